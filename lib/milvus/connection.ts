@@ -1,0 +1,198 @@
+/**
+ * Connecting to a Milvus 2.x server: the SDK client for control calls and the bulk transport for inserts, both
+ * built from one {@linkcode MilvusTarget}.
+ *
+ * @module
+ */
+import { MilvusClient } from "@zilliz/milvus2-sdk-node";
+import { MilvusdmError } from "../errors.ts";
+import { BulkTransport } from "./transport.ts";
+
+/** Where and how to reach the target Milvus 2.x server. */
+export interface MilvusTarget {
+  /** `http://host:port`, `https://host:port` or `host:port`; wins over host/port. */
+  uri?: string;
+  /** Host name (default `127.0.0.1`). */
+  host?: string;
+  /** gRPC port (default 19530). */
+  port?: number;
+  /** API token (`user:password` or a cloud API key). */
+  token?: string;
+  /** User name (with `password`). */
+  user?: string;
+  /** Password (with `user`). */
+  password?: string;
+  /** Database (default: the server's default). */
+  database?: string;
+  /** Use TLS (implied by an `https://` uri). */
+  tls?: boolean;
+  /** Path of a PEM CA certificate to trust for TLS. */
+  caCertPath?: string;
+  /** Seconds to wait for a control call before giving up (default 30). */
+  timeoutSeconds?: number;
+}
+
+/** An open connection: control client plus bulk transport. */
+export interface MilvusConnection {
+  /** The SDK client for control calls. */
+  client: MilvusClient;
+  /** The bulk insert channel. */
+  transport: BulkTransport;
+  /** `host:port` for messages (no credentials). */
+  address: string;
+  /** Database name ("" for the default). */
+  database: string;
+  /** The server's version string. */
+  serverVersion: string;
+  /** Closes both channels. */
+  close(): Promise<void>;
+}
+
+/** Resolves a target to its scheme, host and port. */
+export function resolveAddress(target: MilvusTarget): { tls: boolean; host: string; port: number } {
+  let tls = target.tls ?? false;
+  let host = target.host ?? "127.0.0.1";
+  let port = target.port ?? 19530;
+  if (target.uri) {
+    let uri = target.uri.trim();
+    if (uri.startsWith("https://")) tls = true;
+    if (!/^[a-z]+:\/\//i.test(uri)) uri = `${tls ? "https" : "http"}://${uri}`;
+    let url: URL;
+    try {
+      url = new URL(uri);
+    } catch {
+      throw new MilvusdmError("CONFIG_INVALID", `Milvus uri "${target.uri}" is not a valid address`, {
+        hint: "Use http://host:port or https://host:port",
+      });
+    }
+    if (url.protocol !== "http:" && url.protocol !== "https:" && url.protocol !== "tcp:") {
+      throw new MilvusdmError("CONFIG_INVALID", `Milvus uri "${target.uri}" has scheme "${url.protocol}"`, {
+        hint: "Use http://host:port or https://host:port",
+      });
+    }
+    tls = url.protocol === "https:" || tls;
+    host = url.hostname.replace(/^\[(.*)\]$/, "$1");
+    port = url.port ? Number(url.port) : (tls && !target.port ? 443 : port);
+  }
+  if (!Number.isInteger(port) || port < 1 || port > 65535) {
+    throw new MilvusdmError("CONFIG_INVALID", `Milvus port ${port} is not a port number (1-65535)`);
+  }
+  return { tls, host, port };
+}
+
+function authorizationOf(target: MilvusTarget): string {
+  const raw = target.token ? target.token : (target.user && target.password ? `${target.user}:${target.password}` : "");
+  if (!raw) return "";
+  return btoa(String.fromCharCode(...new TextEncoder().encode(raw)));
+}
+
+/**
+ * Connects to Milvus and checks it answers, within `timeoutSeconds`.
+ *
+ * @example
+ * ```ts
+ * const conn = await connectMilvus({ host: "127.0.0.1", port: 19530 });
+ * console.log(conn.serverVersion);
+ * await conn.close();
+ * ```
+ */
+export async function connectMilvus(target: MilvusTarget): Promise<MilvusConnection> {
+  const { tls, host, port } = resolveAddress(target);
+  const hostPart = host.includes(":") ? `[${host}]` : host;
+  const address = `${hostPart}:${port}`;
+  const timeoutMs = (target.timeoutSeconds ?? 30) * 1000;
+  let caCert: string | undefined;
+  if (target.caCertPath) {
+    try {
+      caCert = await Deno.readTextFile(target.caCertPath);
+    } catch (error) {
+      throw new MilvusdmError("CONFIG_INVALID", `CA certificate "${target.caCertPath}" cannot be read`, {
+        cause: error,
+      });
+    }
+  }
+  const client = new MilvusClient({
+    address: `${tls ? "https" : "http"}://${address}`,
+    ssl: tls,
+    token: target.token,
+    username: target.user,
+    password: target.password,
+    database: target.database,
+    timeout: timeoutMs,
+    maxRetries: 2,
+    logLevel: "error",
+    ...(caCert ? { tls: { rootCert: new TextEncoder().encode(caCert) as unknown as Buffer } } : {}),
+  });
+  let serverVersion = "";
+  try {
+    await withTimeout(client.connectPromise, timeoutMs, address);
+    const version = await withTimeout(client.getVersion(), timeoutMs, address);
+    serverVersion = version.version ?? "";
+  } catch (error) {
+    await client.closeConnection().catch(() => {});
+    if (error instanceof MilvusdmError) throw error;
+    const text = String((error as Error).message ?? error);
+    if (/UNAUTHENTICATED|auth|credential|password|token/i.test(text) && !/ECONNREFUSED/.test(text)) {
+      throw new MilvusdmError("MILVUS_UNREACHABLE", `Milvus at ${address} refused the credentials`, {
+        cause: error,
+        hint: "Check dest_user/dest_password or the token",
+      });
+    }
+    throw new MilvusdmError("MILVUS_UNREACHABLE", `Cannot reach Milvus at ${address}: ${firstLine(text)}`, {
+      cause: error,
+      hint: "Check that the server is running and that dest_host/dest_port (or the uri) point at its gRPC port",
+    });
+  }
+  const transport = new BulkTransport({
+    baseUrl: `${tls ? "https" : "http"}://${address}`,
+    authorization: authorizationOf(target),
+    database: target.database ?? "",
+    caCert,
+  });
+  return {
+    client,
+    transport,
+    address,
+    database: target.database ?? "",
+    serverVersion,
+    async close() {
+      transport.close();
+      await client.closeConnection().catch(() => {});
+    },
+  };
+}
+
+function firstLine(text: string): string {
+  return text.split("\n")[0].replace(/\s*Resolution note:.*$/, "").slice(0, 300);
+}
+
+async function withTimeout<T>(promise: Promise<T>, ms: number, address: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      reject(
+        new MilvusdmError("MILVUS_UNREACHABLE", `Milvus at ${address} did not answer within ${ms / 1000} s`, {
+          hint: "Check the address and that nothing blocks the port",
+        }),
+      );
+    }, ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Throws `MILVUS_ERROR` when an SDK reply carries a failed status. */
+export function checkStatus(
+  status: { error_code?: string | number; code?: number; reason?: string } | undefined,
+  what: string,
+): void {
+  if (!status) return;
+  const ok = (status.error_code === "Success" || status.error_code === 0 || status.error_code === undefined) &&
+    (status.code === 0 || status.code === undefined);
+  if (!ok) {
+    throw new MilvusdmError("MILVUS_ERROR", `Milvus refused to ${what}: ${status.reason || status.error_code}`);
+  }
+}

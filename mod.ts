@@ -1,0 +1,30 @@
+/**
+ * milvusdm: move vectors into, out of and between Milvus instances.
+ *
+ * - {@linkcode hdf5ToMilvus}: HDF5 files → a Milvus 2.x collection.
+ *
+ * @example
+ * ```ts
+ * import { hdf5ToMilvus } from "jsr:@milvusdm/milvusdm"; // or a path to mod.ts
+ * const summary = await hdf5ToMilvus({
+ *   files: ["vectors.h5"],
+ *   target: { uri: "http://127.0.0.1:19530" },
+ *   collection: "docs",
+ *   mode: "overwrite",
+ *   onProgress: (p) => console.log(`${p.rowsDone}/${p.rowsTotal}`),
+ * });
+ * console.log(`${summary.rows} rows in ${summary.seconds.toFixed(1)} s`);
+ * ```
+ *
+ * @module
+ */
+export { hdf5ToMilvus, type Hdf5ToMilvusOptions, listHdf5Files } from "./lib/jobs/h2m.ts";
+export type { MigrationSummary, TargetSummary, ToMilvusOptions } from "./lib/jobs/common.ts";
+export { type Hdf5Source, type Hdf5SourceOptions, openHdf5Source } from "./lib/hdf5/reader.ts";
+export { connectMilvus, type MilvusConnection, type MilvusTarget } from "./lib/milvus/connection.ts";
+export type { IndexSpec, Mode } from "./lib/milvus/sink.ts";
+export type { LoadOptions, ProgressEvent } from "./lib/pipeline.ts";
+export { type ErrorCode, EXIT_CODES, exitCodeFor, MilvusdmError } from "./lib/errors.ts";
+export type { Batch, Metric, SourceInfo, VectorSource, VectorType } from "./lib/types.ts";
+export { parseTaskYaml, type TaskConfig, type TaskKind } from "./lib/config.ts";
+export { runTask, type TaskHooks, type TaskOverrides } from "./lib/tasks.ts";

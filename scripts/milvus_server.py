@@ -1,0 +1,85 @@
+"""Start one embedded Milvus 2.3.5 standalone server (PyPI `milvus`) with explicit ports and data dir.
+
+Run by scripts/milvus (not by hand). Every port is explicit: the wrapper would otherwise silently move to the
+next free port. Components register themselves on 127.0.0.1. Stops its server child on SIGINT or SIGTERM.
+"""
+import argparse
+import os
+import signal
+import sys
+import time
+
+from milvus import MilvusServer, MilvusServerConfig
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--data", required=True)
+    parser.add_argument("--port", type=int, required=True, help="gRPC proxy port")
+    parser.add_argument("--metrics-port", type=int, required=True, help="healthz/metrics HTTP port")
+    parser.add_argument("--etcd-port", type=int, required=True)
+    parser.add_argument("--port-base", type=int, required=True,
+                        help="first of 8 consecutive ports for the internal components")
+    parser.add_argument("--extra", action="append", default=[], help="key=value Milvus config override")
+    args = parser.parse_args()
+
+    config = MilvusServerConfig()
+    server = MilvusServer(config, wait_for_started=False)
+    server.set_base_dir(os.path.abspath(args.data))
+    b = args.port_base
+    ports = {
+        "proxy_port": args.port,
+        "etcd_port": args.etcd_port,
+        "proxy_internal_port": b,
+        "root_coord_port": b + 1,
+        "query_coord_port": b + 2,
+        "query_node_port": b + 3,
+        "index_coord_port": b + 4,
+        "index_node_port": b + 5,
+        "data_coord_port": b + 6,
+        "data_node_port": b + 7,
+    }
+    for key, value in ports.items():
+        config.set(key, value)
+    for section in ("rootCoord", "proxy", "queryCoord", "queryNode", "indexCoord", "indexNode",
+                    "dataCoord", "dataNode"):
+        config.set(f"{section}.ip", "127.0.0.1")
+    for item in args.extra:
+        key, value = item.split("=", 1)
+        config.set(key, value)
+    server.webservice_port = args.metrics_port
+
+    stopping = {"flag": False}
+
+    def on_signal(_sig, _frame):
+        stopping["flag"] = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    server.start()
+    if server.webservice_port != args.metrics_port:
+        print(f"metrics port {args.metrics_port} is taken (server moved to {server.webservice_port})",
+              file=sys.stderr)
+        server.stop()
+        return 3
+    print(f"milvus pid {server.server_proc.pid} proxy {args.port} metrics {args.metrics_port}", flush=True)
+    while not stopping["flag"] and server.server_proc.poll() is None:
+        time.sleep(0.2)
+    code = server.server_proc.poll()
+    # Graceful: SIGINT to the server, wait up to 20 s, then kill.
+    if code is None:
+        server.server_proc.send_signal(signal.SIGINT)
+        try:
+            server.server_proc.wait(timeout=20)
+        except Exception:  # noqa: BLE001
+            server.server_proc.kill()
+            server.server_proc.wait(timeout=5)
+        server.server_proc = None
+        server.stop()
+        return 0
+    print(f"milvus server exited with {code}", file=sys.stderr)
+    return 4
+
+
+if __name__ == "__main__":
+    sys.exit(main())
