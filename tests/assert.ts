@@ -1,0 +1,45 @@
+/**
+ * The few assertions the tests need (jsr's @std/assert is unreachable here).
+ */
+import { isDeepStrictEqual, inspect } from "node:util";
+
+/** Throws unless `cond` holds. */
+export function assert(cond: unknown, message = "assertion failed"): asserts cond {
+  if (!cond) throw new Error(message);
+}
+
+/** Deep equality (typed arrays by value). */
+export function assertEquals<T>(actual: T, expected: T, message?: string): void {
+  if (!isDeepStrictEqual(actual, expected)) {
+    throw new Error(
+      `${message ? message + ": " : ""}values differ\n  actual:   ${inspect(actual, { depth: 4 })}\n  expected: ${
+        inspect(expected, { depth: 4 })
+      }`,
+    );
+  }
+}
+
+/** Asserts that a promise rejects with an instance of `type`; returns the error. */
+export async function assertRejects<E extends Error>(
+  fn: () => Promise<unknown>,
+  type: new (...args: never[]) => E,
+  includes?: string,
+): Promise<E> {
+  try {
+    await fn();
+  } catch (error) {
+    if (!(error instanceof type)) {
+      throw new Error(`expected a ${type.name}, got ${(error as Error)?.stack ?? error}`);
+    }
+    if (includes && !error.message.includes(includes)) {
+      throw new Error(`expected the message to include ${JSON.stringify(includes)}, got ${JSON.stringify(error.message)}`);
+    }
+    return error;
+  }
+  throw new Error(`expected a ${type.name}, but nothing was thrown`);
+}
+
+/** Throws `error`-less failure with a message. */
+export function fail(message: string): never {
+  throw new Error(message);
+}
