@@ -2,6 +2,8 @@
  * milvusdm: move vectors into, out of and between Milvus instances.
  *
  * - {@linkcode hdf5ToMilvus}: HDF5 files → a Milvus 2.x collection.
+ * - {@linkcode milvusToMilvus}: a stopped Milvus 0.7–1.1 data directory → Milvus 2.x.
+ * - {@linkcode milvusToHdf5}: a stopped Milvus 0.7–1.1 data directory → HDF5 files (with restore YAMLs).
  *
  * @example
  * ```ts
@@ -18,6 +20,11 @@
  *
  * @module
  */
+export { milvusToMilvus, type MilvusToMilvusOptions } from "./lib/jobs/m2m.ts";
+export { type ExportedFile, type ExportSummary, milvusToHdf5, type MilvusToHdf5Options } from "./lib/jobs/m2h.ts";
+export type { CollectionSelection } from "./lib/jobs/milvus1_select.ts";
+export { inspectMilvus1, type Milvus1Inspection, type MysqlParameters, openMilvus1 } from "./lib/milvus1/mod.ts";
+export { createHdf5Writer, type Hdf5Writer, type Hdf5WriterOptions } from "./lib/hdf5/writer.ts";
 export { hdf5ToMilvus, type Hdf5ToMilvusOptions, listHdf5Files } from "./lib/jobs/h2m.ts";
 export type { MigrationSummary, TargetSummary, ToMilvusOptions } from "./lib/jobs/common.ts";
 export { type Hdf5Source, type Hdf5SourceOptions, openHdf5Source } from "./lib/hdf5/reader.ts";

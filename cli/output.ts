@@ -7,6 +7,7 @@
 import { redact } from "../lib/config.ts";
 import { MilvusdmError } from "../lib/errors.ts";
 import type { MigrationSummary } from "../lib/jobs/common.ts";
+import type { ExportSummary } from "../lib/jobs/m2h.ts";
 import type { ProgressEvent } from "../lib/pipeline.ts";
 
 /** How output is shaped. */
@@ -98,13 +99,21 @@ export class Output {
   }
 
   /** The end of a run: a summary table, or a summary event. */
-  summary(summary: MigrationSummary): void {
+  summary(summary: MigrationSummary | ExportSummary): void {
     if (this.options.json) {
       this.#event({ event: "summary", ...summary });
       return;
     }
     this.#clearProgress();
     if (this.options.quiet) return;
+    if (summary.job === "M2H") {
+      const rows = summary.files.map((f) => [f.collection, f.partition, String(f.rows), f.path]);
+      this.#err(table([["collection", "partition", "rows", "file"], ...rows]));
+      this.#err(
+        `M2H: ${summary.rows.toLocaleString("en-US")} rows in ${summary.seconds.toFixed(1)} s to ${summary.runDir}`,
+      );
+      return;
+    }
     const rows = summary.targets.map((t) => [
       t.collection,
       t.partition || "_default",

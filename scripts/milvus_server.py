@@ -6,6 +6,7 @@ next free port. Components register themselves on 127.0.0.1. Stops its server ch
 import argparse
 import os
 import signal
+import socket
 import sys
 import time
 
@@ -24,6 +25,22 @@ def main() -> int:
     args = parser.parse_args()
 
     config = MilvusServerConfig()
+
+    # The wrapper test-binds each port without SO_REUSEADDR, so a port whose last connections sit in TIME_WAIT
+    # (our own health checks of a previous server) looks taken and it silently moves to another port. Milvus
+    # itself binds with SO_REUSEADDR; test the same way.
+    def try_bind_port(port):
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+            sock.listen()
+            return sock
+        except OSError:
+            sock.close()
+            return None
+
+    config.try_bind_port = try_bind_port
     server = MilvusServer(config, wait_for_started=False)
     server.set_base_dir(os.path.abspath(args.data))
     b = args.port_base

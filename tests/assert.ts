@@ -1,7 +1,7 @@
 /**
  * The few assertions the tests need (jsr's @std/assert is unreachable here).
  */
-import { isDeepStrictEqual, inspect } from "node:util";
+import { inspect, isDeepStrictEqual } from "node:util";
 
 /** Throws unless `cond` holds. */
 export function assert(cond: unknown, message = "assertion failed"): asserts cond {
@@ -32,7 +32,9 @@ export async function assertRejects<E extends Error>(
       throw new Error(`expected a ${type.name}, got ${(error as Error)?.stack ?? error}`);
     }
     if (includes && !error.message.includes(includes)) {
-      throw new Error(`expected the message to include ${JSON.stringify(includes)}, got ${JSON.stringify(error.message)}`);
+      throw new Error(
+        `expected the message to include ${JSON.stringify(includes)}, got ${JSON.stringify(error.message)}`,
+      );
     }
     return error;
   }

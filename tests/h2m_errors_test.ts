@@ -11,9 +11,9 @@ import {
   randomIds,
   readByIds,
   runCli,
+  tempDir,
   TEST_HOST,
   TEST_PORT,
-  tempDir,
   testClient,
   uniqueName,
   writeH5WithH5py,
@@ -23,7 +23,9 @@ import {
 const client = testClient();
 const opts = { sanitizeResources: false, sanitizeOps: false };
 
-function h2mYaml(o: { files?: string[]; dir?: string; collection: string; mode?: string; port?: number; extra?: string }) {
+function h2mYaml(
+  o: { files?: string[]; dir?: string; collection: string; mode?: string; port?: number; extra?: string },
+) {
   const list = o.files ? "\n" + o.files.map((f) => `    - ${f}`).join("\n") : "";
   return `H2M:
   milvus_version: 2.0.0
@@ -111,15 +113,25 @@ Deno.test("H2M bad configuration: data_path and data_dir, unknown mode, YAML err
     { code: 2, errorCode: "CONFIG_INVALID", includes: /neither is set/ },
   );
   await expectFailure(
-    await writeYaml(`${dir.path}/mode.yaml`, h2mYaml({ files: [`${dir.path}/a.h5`], collection: name, mode: "replace" })),
+    await writeYaml(
+      `${dir.path}/mode.yaml`,
+      h2mYaml({ files: [`${dir.path}/a.h5`], collection: name, mode: "replace" }),
+    ),
     name,
-    { code: 2, errorCode: "CONFIG_INVALID", includes: /H2M\.mode: expected one of skip, append, overwrite, got "replace"/ },
+    {
+      code: 2,
+      errorCode: "CONFIG_INVALID",
+      includes: /H2M\.mode: expected one of skip, append, overwrite, got "replace"/,
+    },
   );
   await expectFailure(
-    await writeYaml(`${dir.path}/port.yaml`, h2mYaml({ files: [`${dir.path}/a.h5`], collection: name }).replace(
-      `dest_port: ${TEST_PORT}`,
-      "dest_port: abc",
-    )),
+    await writeYaml(
+      `${dir.path}/port.yaml`,
+      h2mYaml({ files: [`${dir.path}/a.h5`], collection: name }).replace(
+        `dest_port: ${TEST_PORT}`,
+        "dest_port: abc",
+      ),
+    ),
     name,
     { code: 2, errorCode: "CONFIG_INVALID", includes: /H2M\.dest_port: expected a port number, got "abc"/ },
   );
@@ -155,47 +167,58 @@ Deno.test("H2M unreachable Milvus: a clear error naming the address, quickly", o
   assert(performance.now() - started < 30_000, "took more than 30 s");
 });
 
-Deno.test("H2M dimension that does not match the existing collection: refused, collection unchanged", opts, async () => {
-  await using dir = await tempDir();
-  const name = uniqueName("h2m_dim");
-  await writeH5WithH5py(`${dir.path}/d8.h5`, {
-    datasets: {
-      embeddings: { data: randomFloats(20, 8, 1), shape: [20, 8], dtype: "float32" },
-      ids: { data: randomIds(20, 2), shape: [20], dtype: "int64" },
-    },
-  });
-  await writeH5WithH5py(`${dir.path}/d6.h5`, {
-    datasets: {
-      embeddings: { data: randomFloats(20, 6, 1), shape: [20, 6], dtype: "float32" },
-      ids: { data: randomIds(20, 3), shape: [20], dtype: "int64" },
-    },
-  });
-  try {
-    const ok = await runCli(["--yaml", await writeYaml(`${dir.path}/ok.yaml`, h2mYaml({ files: [`${dir.path}/d8.h5`], collection: name }))]);
-    assertEquals(ok.code, 0, ok.stderr);
-    for (const mode of ["append", "skip"]) {
-      const res = await runCli([
+Deno.test(
+  "H2M dimension that does not match the existing collection: refused, collection unchanged",
+  opts,
+  async () => {
+    await using dir = await tempDir();
+    const name = uniqueName("h2m_dim");
+    await writeH5WithH5py(`${dir.path}/d8.h5`, {
+      datasets: {
+        embeddings: { data: randomFloats(20, 8, 1), shape: [20, 8], dtype: "float32" },
+        ids: { data: randomIds(20, 2), shape: [20], dtype: "int64" },
+      },
+    });
+    await writeH5WithH5py(`${dir.path}/d6.h5`, {
+      datasets: {
+        embeddings: { data: randomFloats(20, 6, 1), shape: [20, 6], dtype: "float32" },
+        ids: { data: randomIds(20, 3), shape: [20], dtype: "int64" },
+      },
+    });
+    try {
+      const ok = await runCli([
         "--yaml",
-        await writeYaml(`${dir.path}/bad.yaml`, h2mYaml({ files: [`${dir.path}/d6.h5`], collection: name, mode })),
+        await writeYaml(`${dir.path}/ok.yaml`, h2mYaml({ files: [`${dir.path}/d8.h5`], collection: name })),
       ]);
-      if (mode === "skip") {
-        assertEquals(res.code, 0, res.stderr); // skip leaves an existing collection alone, whatever its schema
-        continue;
+      assertEquals(ok.code, 0, ok.stderr);
+      for (const mode of ["append", "skip"]) {
+        const res = await runCli([
+          "--yaml",
+          await writeYaml(`${dir.path}/bad.yaml`, h2mYaml({ files: [`${dir.path}/d6.h5`], collection: name, mode })),
+        ]);
+        if (mode === "skip") {
+          assertEquals(res.code, 0, res.stderr); // skip leaves an existing collection alone, whatever its schema
+          continue;
+        }
+        assertEquals(res.code, 4, res.stderr);
+        assert(res.stderr.includes("error [TARGET_SCHEMA_MISMATCH]"), res.stderr);
+        assert(res.stderr.includes("its dimension is 8, the source's is 6"), res.stderr);
       }
-      assertEquals(res.code, 4, res.stderr);
-      assert(res.stderr.includes("error [TARGET_SCHEMA_MISMATCH]"), res.stderr);
-      assert(res.stderr.includes("its dimension is 8, the source's is 6"), res.stderr);
+      const yaml = h2mYaml({
+        files: [`${dir.path}/d6.h5`],
+        collection: name,
+        extra: "  collection_parameter:\n    dimension: 8\n",
+      });
+      const res = await runCli(["--yaml", await writeYaml(`${dir.path}/cp.yaml`, yaml)]);
+      assertEquals(res.code, 2, res.stderr);
+      assert(res.stderr.includes("dimension is 8, but"), res.stderr);
+      const stats = await client.getCollectionStatistics({ collection_name: name });
+      assertEquals(Number(stats.data.row_count), 20);
+    } finally {
+      await dropIfExists(client, name);
     }
-    const yaml = h2mYaml({ files: [`${dir.path}/d6.h5`], collection: name, extra: "  collection_parameter:\n    dimension: 8\n" });
-    const res = await runCli(["--yaml", await writeYaml(`${dir.path}/cp.yaml`, yaml)]);
-    assertEquals(res.code, 2, res.stderr);
-    assert(res.stderr.includes("dimension is 8, but"), res.stderr);
-    const stats = await client.getCollectionStatistics({ collection_name: name });
-    assertEquals(Number(stats.data.row_count), 20);
-  } finally {
-    await dropIfExists(client, name);
-  }
-});
+  },
+);
 
 Deno.test("H2M of a file written by milvusdm's own HDF5 writer (h5wasm)", opts, async () => {
   await using dir = await tempDir();

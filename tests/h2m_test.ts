@@ -13,8 +13,8 @@ import {
   randomIds,
   readAll,
   readByIds,
-  TEST_TARGET,
   tempDir,
+  TEST_TARGET,
   testClient,
   uniqueName,
   writeH5WithH5py,
@@ -138,7 +138,12 @@ Deno.test("H2M without ids: the new collection generates them; every vector arri
   const rows = 800, dim = 8;
   const { vectors } = await floatFile(`${dir.path}/n.h5`, rows, dim, 21, { ids: false });
   try {
-    const summary = await hdf5ToMilvus({ files: [`${dir.path}/n.h5`], target: TEST_TARGET, collection: name, mode: "append" });
+    const summary = await hdf5ToMilvus({
+      files: [`${dir.path}/n.h5`],
+      target: TEST_TARGET,
+      collection: name,
+      mode: "append",
+    });
     assertEquals(summary.rows, rows);
     const stored = await readAll(client, name);
     assertEquals(stored.length, rows);
@@ -171,35 +176,39 @@ Deno.test("H2M without ids: the new collection generates them; every vector arri
   }
 });
 
-Deno.test("H2M ann-benchmarks layout: train is the data, the row index the id, the metric from distance", opts, async () => {
-  await using dir = await tempDir();
-  const name = uniqueName("h2m_ann");
-  const rows = 600, dim = 16;
-  const train = randomFloats(rows, dim, 31);
-  await writeH5WithH5py(`${dir.path}/glove-16-angular.hdf5`, {
-    datasets: {
-      train: { data: train, shape: [rows, dim], dtype: "float32" },
-      test: { data: randomFloats(10, dim, 32), shape: [10, dim], dtype: "float32" },
-      neighbors: { data: new BigInt64Array(10 * 5), shape: [10, 5], dtype: "int64" },
-      distances: { data: new Float32Array(10 * 5), shape: [10, 5], dtype: "float32" },
-    },
-    attrs: { distance: "angular", dimension: dim },
-  });
-  try {
-    const summary = await hdf5ToMilvus({
-      dataDir: dir.path,
-      target: TEST_TARGET,
-      collection: name,
-      mode: "append",
+Deno.test(
+  "H2M ann-benchmarks layout: train is the data, the row index the id, the metric from distance",
+  opts,
+  async () => {
+    await using dir = await tempDir();
+    const name = uniqueName("h2m_ann");
+    const rows = 600, dim = 16;
+    const train = randomFloats(rows, dim, 31);
+    await writeH5WithH5py(`${dir.path}/glove-16-angular.hdf5`, {
+      datasets: {
+        train: { data: train, shape: [rows, dim], dtype: "float32" },
+        test: { data: randomFloats(10, dim, 32), shape: [10, dim], dtype: "float32" },
+        neighbors: { data: new BigInt64Array(10 * 5), shape: [10, 5], dtype: "int64" },
+        distances: { data: new Float32Array(10 * 5), shape: [10, 5], dtype: "float32" },
+      },
+      attrs: { distance: "angular", dimension: dim },
     });
-    assertEquals(summary.targets[0].metric, "COSINE");
-    const ids = BigInt64Array.from({ length: rows }, (_, i) => BigInt(i));
-    const stored = await readByIds(client, name, ids);
-    assertEquals(diffRows(stored, ids, train, dim), []);
-  } finally {
-    await dropIfExists(client, name);
-  }
-});
+    try {
+      const summary = await hdf5ToMilvus({
+        dataDir: dir.path,
+        target: TEST_TARGET,
+        collection: name,
+        mode: "append",
+      });
+      assertEquals(summary.targets[0].metric, "COSINE");
+      const ids = BigInt64Array.from({ length: rows }, (_, i) => BigInt(i));
+      const stored = await readByIds(client, name, ids);
+      assertEquals(diffRows(stored, ids, train, dim), []);
+    } finally {
+      await dropIfExists(client, name);
+    }
+  },
+);
 
 Deno.test("H2M modes on an existing collection: skip, append, overwrite", opts, async () => {
   await using dir = await tempDir();
@@ -230,37 +239,41 @@ Deno.test("H2M modes on an existing collection: skip, append, overwrite", opts, 
   }
 });
 
-Deno.test("H2M into named partitions: created, appended, and overwrite replaces only that partition", opts, async () => {
-  await using dir = await tempDir();
-  const name = uniqueName("h2m_part");
-  const a = await floatFile(`${dir.path}/a.h5`, 250, 8, 51);
-  const b = await floatFile(`${dir.path}/b.h5`, 150, 8, 52);
-  const c = await floatFile(`${dir.path}/c.h5`, 100, 8, 53);
-  const run = (file: string, partition: string, mode: "skip" | "append" | "overwrite") =>
-    hdf5ToMilvus({ files: [`${dir.path}/${file}`], target: TEST_TARGET, collection: name, partition, mode });
-  try {
-    assertEquals((await run("a.h5", "p_a", "overwrite")).targets[0].action, "create");
-    assertEquals((await run("b.h5", "p_b", "append")).targets[0].action, "create");
-    assertEquals(await countRows(client, name, "p_a"), 250);
-    assertEquals(await countRows(client, name, "p_b"), 150);
-    const skipped = await run("c.h5", "p_a", "skip");
-    assertEquals(skipped.targets[0].action, "skip");
-    assertEquals(await countRows(client, name, "p_a"), 250);
-    const replaced = await run("c.h5", "p_a", "overwrite");
-    assertEquals(replaced.targets[0].action, "overwrite");
-    assertEquals(await countRows(client, name, "p_a"), 100);
-    assertEquals(await countRows(client, name, "p_b"), 150);
-    const inA = await readByIds(client, name, c.ids, { partition: "p_a" });
-    assertEquals(diffRows(inA, c.ids, c.vectors, 8), []);
-    const inB = await readByIds(client, name, b.ids, { partition: "p_b" });
-    assertEquals(diffRows(inB, b.ids, b.vectors, 8), []);
-    assertEquals((await readByIds(client, name, a.ids)).size, 0);
-    await run("a.h5", "p_b", "append");
-    assertEquals(await countRows(client, name, "p_b"), 400);
-  } finally {
-    await dropIfExists(client, name);
-  }
-});
+Deno.test(
+  "H2M into named partitions: created, appended, and overwrite replaces only that partition",
+  opts,
+  async () => {
+    await using dir = await tempDir();
+    const name = uniqueName("h2m_part");
+    const a = await floatFile(`${dir.path}/a.h5`, 250, 8, 51);
+    const b = await floatFile(`${dir.path}/b.h5`, 150, 8, 52);
+    const c = await floatFile(`${dir.path}/c.h5`, 100, 8, 53);
+    const run = (file: string, partition: string, mode: "skip" | "append" | "overwrite") =>
+      hdf5ToMilvus({ files: [`${dir.path}/${file}`], target: TEST_TARGET, collection: name, partition, mode });
+    try {
+      assertEquals((await run("a.h5", "p_a", "overwrite")).targets[0].action, "create");
+      assertEquals((await run("b.h5", "p_b", "append")).targets[0].action, "create");
+      assertEquals(await countRows(client, name, "p_a"), 250);
+      assertEquals(await countRows(client, name, "p_b"), 150);
+      const skipped = await run("c.h5", "p_a", "skip");
+      assertEquals(skipped.targets[0].action, "skip");
+      assertEquals(await countRows(client, name, "p_a"), 250);
+      const replaced = await run("c.h5", "p_a", "overwrite");
+      assertEquals(replaced.targets[0].action, "overwrite");
+      assertEquals(await countRows(client, name, "p_a"), 100);
+      assertEquals(await countRows(client, name, "p_b"), 150);
+      const inA = await readByIds(client, name, c.ids, { partition: "p_a" });
+      assertEquals(diffRows(inA, c.ids, c.vectors, 8), []);
+      const inB = await readByIds(client, name, b.ids, { partition: "p_b" });
+      assertEquals(diffRows(inB, b.ids, b.vectors, 8), []);
+      assertEquals((await readByIds(client, name, a.ids)).size, 0);
+      await run("a.h5", "p_b", "append");
+      assertEquals(await countRows(client, name, "p_b"), 400);
+    } finally {
+      await dropIfExists(client, name);
+    }
+  },
+);
 
 Deno.test("H2M several files: data_path list and data_dir (.h5 and .hdf5, name order)", opts, async () => {
   await using dir = await tempDir();

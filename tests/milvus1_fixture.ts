@@ -73,6 +73,8 @@ export interface FixtureSpec {
   junk?: boolean;
   /** Leave every metadata row only in `meta.sqlite-wal`, as a server that stopped without a checkpoint. */
   wal?: boolean;
+  /** Only finite floats (Milvus 2.x refuses NaN and infinities), for loads into a real server. */
+  finite?: boolean;
   /** Write `db/meta.sqlite` (default true; false for a MySQL-backed server). */
   sqlite?: boolean;
 }
@@ -271,7 +273,13 @@ export function writeSegmentFiles(
 const SPECIAL_FLOATS = [0, -0, 1, -1, NaN, Infinity, -Infinity, 1e-45, 3.4028234663852886e38, -1.1754943508222875e-38];
 
 /** Random vectors: floats with special values sprinkled in, or bytes whose rows often end in zero bytes. */
-function randomVectors(random: () => number, rows: number, metricType: number, dim: number): Uint8Array {
+function randomVectors(
+  random: () => number,
+  rows: number,
+  metricType: number,
+  dim: number,
+  finite = false,
+): Uint8Array {
   const bpv = vectorBytesOf(metricType, dim);
   const out = new Uint8Array(rows * bpv);
   if (metricType >= 3) {
@@ -285,10 +293,11 @@ function randomVectors(random: () => number, rows: number, metricType: number, d
   } else {
     const floats = new Float32Array(out.buffer);
     for (let i = 0; i < floats.length; i++) {
-      floats[i] = i % 97 === 5 ? SPECIAL_FLOATS[i % SPECIAL_FLOATS.length] : (random() - 0.5) * 100;
+      const special = SPECIAL_FLOATS[i % SPECIAL_FLOATS.length];
+      floats[i] = i % 97 === 5 && (!finite || Number.isFinite(special)) ? special : (random() - 0.5) * 100;
     }
     // A NaN with a payload: must survive byte for byte.
-    if (floats.length > 3) new DataView(out.buffer).setUint32(12, 0x7fc01234, true);
+    if (floats.length > 3 && !finite) new DataView(out.buffer).setUint32(12, 0x7fc01234, true);
   }
   return out;
 }
@@ -405,8 +414,10 @@ export function buildMilvus1Dir(dir: string, spec: FixtureSpec): BuiltFixture {
       for (const s of p.segments) {
         const segmentId = s.segmentId ?? newId();
         const ids = s.ids ? BigInt64Array.from(s.ids) : uniqueIds(random, s.rows, usedIds);
-        if (ids.length !== s.rows) throw new Error(`Fixture segment "${segmentId}": ${ids.length} ids for ${s.rows} rows`);
-        const vectors = randomVectors(random, s.rows, c.metricType, c.dim);
+        if (ids.length !== s.rows) {
+          throw new Error(`Fixture segment "${segmentId}": ${ids.length} ids for ${s.rows} rows`);
+        }
+        const vectors = randomVectors(random, s.rows, c.metricType, c.dim, spec.finite ?? false);
         const deletes = s.deletes ?? [];
         const size = writeSegmentFiles(
           `${dbDir}/tables/${tableId}/${segmentId}`,
@@ -525,9 +536,12 @@ export async function loadMetaIntoMysql(connection: Connection, built: Pick<Buil
 }
 
 /** A spec covering every case: deletes with duplicates, TO_INDEX, BACKUP+INDEX, partitions, binary, empty, dropped. */
-export function standardSpec(options: { wal?: boolean; sqlite?: boolean; seed?: number } = {}): FixtureSpec {
+export function standardSpec(
+  options: { wal?: boolean; sqlite?: boolean; seed?: number; finite?: boolean } = {},
+): FixtureSpec {
   return {
     seed: options.seed ?? 7,
+    finite: options.finite,
     wal: options.wal,
     sqlite: options.sqlite,
     collections: [
@@ -655,7 +669,10 @@ export async function snapshotDir(dir: string): Promise<Map<string, string>> {
       } else {
         const digest = await crypto.subtle.digest("SHA-256", await Deno.readFile(full));
         const stat = await Deno.stat(full);
-        out.set(name, `${[...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("")} ${stat.mode}`);
+        out.set(
+          name,
+          `${[...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("")} ${stat.mode}`,
+        );
       }
     }
   }
@@ -714,4 +731,3 @@ export async function assertCode(
   }
   throw new Error(`Expected MilvusdmError ${code}, nothing was thrown`);
 }
-

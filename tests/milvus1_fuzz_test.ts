@@ -7,7 +7,7 @@
  * to fill may be larger than the input.
  */
 import assert from "node:assert/strict";
-import { type ByteSource, bufferSource } from "../lib/bytes.ts";
+import { bufferSource, type ByteSource } from "../lib/bytes.ts";
 import { MilvusdmError } from "../lib/errors.ts";
 import {
   type Milvus1Collection,

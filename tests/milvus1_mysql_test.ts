@@ -43,7 +43,13 @@ Deno.test("MySQL: the same metadata gives the same view and the same rows as SQL
     assert.equal(store.backend, "mysql");
     assert.ok(!store.metaLocation.includes(params.password));
     assert.deepEqual(store.collections(), sqliteView);
-    assert.deepEqual(store.collections().map((c) => c.name), ["books", "fingerprints", "hamming_wide", "inner", "no_data"]);
+    assert.deepEqual(store.collections().map((c) => c.name), [
+      "books",
+      "fingerprints",
+      "hamming_wide",
+      "inner",
+      "no_data",
+    ]);
     await assertCode(() => store.collection("dropped_one"), "CONFIG_INVALID", /was dropped/);
     for (const e of built.expected) {
       const collection = store.collection(e.collection);

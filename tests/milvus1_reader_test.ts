@@ -20,9 +20,9 @@ import {
   type BuiltFixture,
   type ExpectedPartition,
   type FixtureSpec,
+  readAll,
   snapshotDir,
   standardSpec,
-  readAll,
   TEST1W_SEGMENT,
   writeSqliteMeta,
 } from "./milvus1_fixture.ts";
@@ -162,13 +162,20 @@ Deno.test("SQLite: a WAL left by a server that stopped without a checkpoint is h
     const raw = new DatabaseSync(url, { readOnly: true });
     assert.equal((raw.prepare("SELECT COUNT(*) AS n FROM Tables").get() as { n: number }).n, 0);
     raw.close();
+    const tempRoot = Deno.env.get("TMPDIR") ?? "/tmp";
+    const copies = () =>
+      [...Deno.readDirSync(tempRoot)].filter((e) => e.name.startsWith("milvusdm-meta-")).map((e) => e.name).sort();
+    const copiesBefore = copies();
     const store = await openMilvus1(built.dir);
-    assert.deepEqual(store.collections().map((c) => c.name), ["books", "fingerprints", "hamming_wide", "inner", "no_data"]);
+    assert.deepEqual(store.collections().map((c) => c.name), [
+      "books",
+      "fingerprints",
+      "hamming_wide",
+      "inner",
+      "no_data",
+    ]);
     await checkAllRows(store, built, 13);
-    const leftovers = [...Deno.readDirSync(Deno.env.get("TMPDIR") ?? "/tmp")].filter((e) =>
-      e.name.startsWith("milvusdm-meta-")
-    );
-    assert.deepEqual(leftovers.map((e) => e.name), [], "the private copy is deleted");
+    assert.deepEqual(copies(), copiesBefore, "the private copy is deleted");
   });
 });
 
@@ -364,41 +371,65 @@ Deno.test("errors: a segment file shorter than its header says", async () => {
 
 Deno.test("errors: headers that disagree with the file or with each other", async () => {
   // More bytes than the header counts.
-  await damaged((dir, id) => {
-    const bytes = Deno.readFileSync(`${dir}/${id}.rv`);
-    Deno.writeFileSync(`${dir}/${id}.rv`, new Uint8Array([...bytes, 1, 2, 3, 4]));
-  }, "MILVUS1_INVALID", /header counts/);
+  await damaged(
+    (dir, id) => {
+      const bytes = Deno.readFileSync(`${dir}/${id}.rv`);
+      Deno.writeFileSync(`${dir}/${id}.rv`, new Uint8Array([...bytes, 1, 2, 3, 4]));
+    },
+    "MILVUS1_INVALID",
+    /header counts/,
+  );
   // rv holds one row fewer than uid has ids (consistent header).
-  await damaged((dir, id) => {
-    const bytes = Deno.readFileSync(`${dir}/${id}.rv`).slice(0, 8 + 32 * 64);
-    new DataView(bytes.buffer).setBigUint64(0, 32n * 64n, true);
-    Deno.writeFileSync(`${dir}/${id}.rv`, bytes);
-  }, "MILVUS1_INVALID", /33 ids/);
+  await damaged(
+    (dir, id) => {
+      const bytes = Deno.readFileSync(`${dir}/${id}.rv`).slice(0, 8 + 32 * 64);
+      new DataView(bytes.buffer).setBigUint64(0, 32n * 64n, true);
+      Deno.writeFileSync(`${dir}/${id}.rv`, bytes);
+    },
+    "MILVUS1_INVALID",
+    /33 ids/,
+  );
   // uid byte count not a multiple of 8.
-  await damaged((dir, id) => {
-    const bytes = Deno.readFileSync(`${dir}/${id}.uid`).slice(0, 8 + 33 * 8 - 3);
-    new DataView(bytes.buffer).setBigUint64(0, BigInt(33 * 8 - 3), true);
-    Deno.writeFileSync(`${dir}/${id}.uid`, bytes);
-  }, "MILVUS1_INVALID", /multiple of 8/);
+  await damaged(
+    (dir, id) => {
+      const bytes = Deno.readFileSync(`${dir}/${id}.uid`).slice(0, 8 + 33 * 8 - 3);
+      new DataView(bytes.buffer).setBigUint64(0, BigInt(33 * 8 - 3), true);
+      Deno.writeFileSync(`${dir}/${id}.uid`, bytes);
+    },
+    "MILVUS1_INVALID",
+    /multiple of 8/,
+  );
   // A deleted offset beyond the rows, and a negative one.
   for (const offset of [33, -1, 0x7fffffff]) {
-    await damaged((dir) => {
-      const bytes = Deno.readFileSync(`${dir}/deleted_docs`);
-      new DataView(bytes.buffer).setInt32(8 + 4, offset, true);
-      Deno.writeFileSync(`${dir}/deleted_docs`, bytes);
-    }, "MILVUS1_INVALID", /deletes row/);
+    await damaged(
+      (dir) => {
+        const bytes = Deno.readFileSync(`${dir}/deleted_docs`);
+        new DataView(bytes.buffer).setInt32(8 + 4, offset, true);
+        Deno.writeFileSync(`${dir}/deleted_docs`, bytes);
+      },
+      "MILVUS1_INVALID",
+      /deletes row/,
+    );
   }
   // deleted_docs byte count not a multiple of 4.
-  await damaged((dir) => {
-    const bytes = new Uint8Array(8 + 6);
-    new DataView(bytes.buffer).setBigUint64(0, 6n, true);
-    Deno.writeFileSync(`${dir}/deleted_docs`, bytes);
-  }, "MILVUS1_INVALID", /multiple of 4/);
+  await damaged(
+    (dir) => {
+      const bytes = new Uint8Array(8 + 6);
+      new DataView(bytes.buffer).setBigUint64(0, 6n, true);
+      Deno.writeFileSync(`${dir}/deleted_docs`, bytes);
+    },
+    "MILVUS1_INVALID",
+    /multiple of 4/,
+  );
   // Two .rv files, none named after the segment.
-  await damaged((dir, id) => {
-    Deno.renameSync(`${dir}/${id}.rv`, `${dir}/a.rv`);
-    Deno.copyFileSync(`${dir}/a.rv`, `${dir}/b.rv`);
-  }, "MILVUS1_INVALID", /several \.rv/);
+  await damaged(
+    (dir, id) => {
+      Deno.renameSync(`${dir}/${id}.rv`, `${dir}/a.rv`);
+      Deno.copyFileSync(`${dir}/a.rv`, `${dir}/b.rv`);
+    },
+    "MILVUS1_INVALID",
+    /several \.rv/,
+  );
 });
 
 Deno.test("metadata: unsafe names, bad metric or dimension are refused; empty unwritten segments are zero rows", async () => {
@@ -488,5 +519,68 @@ Deno.test("sources: batch size is checked, abort stops reading, close ends itera
     }
     assert.equal(m, 1);
     await assertCode(() => partitionSource(books, store.collection("inner").partitions[0]), "CONFIG_INVALID");
+  });
+});
+
+Deno.test("0.7-style metadata (nlist instead of index_params) and segments under a secondary path", async () => {
+  await withFixture({
+    seed: 4,
+    junk: false,
+    sqlite: false,
+    collections: [{
+      name: "v07",
+      dim: 8,
+      metricType: 2,
+      version: "0.7.1",
+      partitions: [{ tag: null, segments: [{ rows: 6, deletes: [1] }, { rows: 4 }] }],
+    }],
+  }, async (built) => {
+    const db = new DatabaseSync(`${built.dbDir}/meta.sqlite`);
+    db.exec(
+      "CREATE TABLE Tables (id INTEGER PRIMARY KEY NOT NULL, table_id TEXT UNIQUE NOT NULL, state INTEGER NOT NULL, " +
+        "dimension INTEGER NOT NULL, created_on INTEGER NOT NULL, flag INTEGER DEFAULT 0 NOT NULL, " +
+        "index_file_size INTEGER NOT NULL, engine_type INTEGER NOT NULL, nlist INTEGER NOT NULL, " +
+        "metric_type INTEGER NOT NULL, owner_table TEXT DEFAULT '' NOT NULL, partition_tag TEXT DEFAULT '' NOT NULL, " +
+        "version TEXT DEFAULT '0.7.1' NOT NULL, flush_lsn INTEGER DEFAULT 0 NOT NULL)",
+    );
+    db.exec(
+      "CREATE TABLE TableFiles (id INTEGER PRIMARY KEY NOT NULL, table_id TEXT NOT NULL, segment_id TEXT DEFAULT '' " +
+        "NOT NULL, engine_type INTEGER NOT NULL, file_id TEXT NOT NULL, file_type INTEGER NOT NULL, file_size INTEGER " +
+        "DEFAULT 0 NOT NULL, row_count INTEGER DEFAULT 0 NOT NULL, updated_time INTEGER NOT NULL, created_on INTEGER " +
+        "NOT NULL, date INTEGER DEFAULT -1 NOT NULL, flush_lsn INTEGER DEFAULT 0 NOT NULL)",
+    );
+    const t = built.tables[0];
+    db.prepare("INSERT INTO Tables VALUES (?, ?, 0, ?, 1, 0, ?, 1, 16384, ?, '', '', '0.7.1', 0)")
+      .run(t.id, t.table_id, t.dimension, t.index_file_size, t.metric_type);
+    for (const f of built.files) {
+      db.prepare("INSERT INTO TableFiles VALUES (?, ?, ?, 1, ?, ?, ?, ?, 1, 1, 1, 0)")
+        .run(f.id, f.table_id, f.segment_id, f.file_id, f.file_type, f.file_size, f.row_count);
+    }
+    db.close();
+    // The second segment lives under a secondary storage path (0.7's storage_config.secondary_path).
+    const secondary = await tempDir();
+    try {
+      const moved = built.files[1].segment_id;
+      Deno.mkdirSync(`${secondary}/db/tables/v07`, { recursive: true });
+      Deno.renameSync(`${built.dbDir}/tables/v07/${moved}`, `${secondary}/db/tables/v07/${moved}`);
+      await assertCode(
+        async () => {
+          const store = await openMilvus1(built.dir);
+          const c = store.collection("v07");
+          await partitionSource(c, c.partitions[0]);
+        },
+        "SOURCE_NOT_FOUND",
+        /Segment folder/,
+      );
+      const store = await openMilvus1(built.dir, { secondaryPaths: [secondary] });
+      const c = store.collection("v07");
+      assert.equal(c.indexParams, null);
+      assert.equal(c.metric, "IP");
+      assert.equal(c.partitions[0].segments[1].dir, `${secondary}/db/tables/v07/${moved}`);
+      await checkAllRows(store, built, 4);
+      await assertCode(() => openMilvus1(built.dir, { secondaryPaths: [`${secondary}/nope`] }), "SOURCE_NOT_FOUND");
+    } finally {
+      await Deno.remove(secondary, { recursive: true });
+    }
   });
 });

@@ -84,7 +84,7 @@ export function checkTargetOptions(job: string, options: ToMilvusOptions): void 
         `(letters, digits and underscores, not starting with a digit)`,
     );
   }
-  if (options.partition && !/^[A-Za-z_][A-Za-z0-9_-]*$/.test(options.partition)) {
+  if (options.partition && !/^[A-Za-z0-9_-]+$/.test(options.partition)) {
     throw new MilvusdmError(
       "CONFIG_INVALID",
       `${job}.dest_partition_name: "${options.partition}" is not a valid Milvus partition name`,

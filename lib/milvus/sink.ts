@@ -470,17 +470,11 @@ export interface FinishedTarget {
 }
 
 /**
- * Flushes, checks that the target holds exactly `rowsBefore + rowsSent` rows (an error if not), builds the index
- * when the collection has none, and loads the collection.
+ * Flushes and checks that the target holds exactly `rowsBefore + rowsSent` rows (an error if not). Returns the
+ * count.
  */
-export async function finishTarget(
-  conn: MilvusConnection,
-  prepared: PreparedTarget,
-  rowsSent: number,
-  options: FinishOptions = {},
-): Promise<FinishedTarget> {
-  const { client } = conn;
-  const { collection, partition, vectorField } = prepared.schema;
+export async function verifyCount(conn: MilvusConnection, prepared: PreparedTarget, rowsSent: number): Promise<number> {
+  const { collection, partition } = prepared.schema;
   const rowCount = await targetRowCount(conn, collection, partition);
   const expected = prepared.rowsBefore + rowsSent;
   if (rowCount !== expected) {
@@ -491,8 +485,22 @@ export async function finishTarget(
       { hint: "Another writer may have changed it during the run; run `milvusdm verify` to compare" },
     );
   }
+  return rowCount;
+}
+
+/**
+ * Builds the index when the collection has none (unless `index` is false) and loads the collection (when it has
+ * an index). Returns the index built, if any, and whether the collection was loaded.
+ */
+export async function indexAndLoad(
+  conn: MilvusConnection,
+  target: { collection: string; vectorField: string; vectorType: VectorType; metric: Metric },
+  options: FinishOptions = {},
+): Promise<{ indexBuilt: string | null; loaded: boolean }> {
+  const { client } = conn;
+  const { collection, vectorField } = target;
   let indexBuilt: string | null = null;
-  const index = options.index ?? defaultIndex(prepared.schema.vectorType);
+  const index = options.index ?? defaultIndex(target.vectorType);
   const described = await client.describeIndex({ collection_name: collection, field_name: vectorField });
   const hasIndex = (described.index_descriptions?.length ?? 0) > 0;
   if (!hasIndex && index !== false) {
@@ -500,10 +508,10 @@ export async function finishTarget(
       collection_name: collection,
       field_name: vectorField,
       index_type: index.type,
-      metric_type: prepared.metric,
+      metric_type: target.metric,
       params: (index.params ?? {}) as Record<string, string | number>,
     });
-    checkStatus(res, `build a ${index.type} index with metric ${prepared.metric} on "${collection}"`);
+    checkStatus(res, `build a ${index.type} index with metric ${target.metric} on "${collection}"`);
     indexBuilt = index.type;
   }
   let loaded = false;
@@ -512,5 +520,75 @@ export async function finishTarget(
     checkStatus(res, `load "${collection}"`);
     loaded = true;
   }
+  return { indexBuilt, loaded };
+}
+
+/** Verifies the count, then builds the index and loads the collection. */
+export async function finishTarget(
+  conn: MilvusConnection,
+  prepared: PreparedTarget,
+  rowsSent: number,
+  options: FinishOptions = {},
+): Promise<FinishedTarget> {
+  const rowCount = await verifyCount(conn, prepared, rowsSent);
+  const { indexBuilt, loaded } = await indexAndLoad(conn, {
+    collection: prepared.schema.collection,
+    vectorField: prepared.schema.vectorField,
+    vectorType: prepared.schema.vectorType,
+    metric: prepared.metric,
+  }, options);
   return { rowCount, indexBuilt, loaded };
+}
+
+/**
+ * Prepares one partition of a collection already prepared at collection level, for appending: checks the schema,
+ * creates the partition when missing (`_default` always exists) and records its rows before the load.
+ */
+export async function preparePartitionAppend(
+  conn: MilvusConnection,
+  spec: TargetSpec & { partition: string },
+  options: { dryRun?: boolean; collectionExists?: boolean } = {},
+): Promise<PreparedTarget> {
+  const { client } = conn;
+  const { collection, partition } = spec;
+  const metric = serverMetric(spec.metric);
+  if (options.dryRun && options.collectionExists === false) {
+    return {
+      action: "create",
+      reason: `partition "${partition}" of the new collection "${collection}" will be created`,
+      rowsBefore: 0,
+      metric,
+      schema: {
+        database: conn.database,
+        collection,
+        partition,
+        idField: spec.hasIds ? "id" : null,
+        vectorField: "embedding",
+        vectorType: spec.vectorType,
+        dim: spec.dim,
+      },
+    };
+  }
+  const existing = await describeExisting(conn, collection);
+  checkFits(existing, spec);
+  const schema = schemaOf(conn, collection, partition, existing);
+  let created = false;
+  if (partition !== "_default") {
+    const has = await client.hasPartition({ collection_name: collection, partition_name: partition });
+    checkStatus(has.status, `check partition "${partition}"`);
+    if (!has.value) {
+      if (!options.dryRun) await createPartition(conn, collection, partition);
+      created = true;
+    }
+  }
+  const rowsBefore = created ? 0 : await targetRowCount(conn, collection, partition);
+  return {
+    action: created ? "create" : "append",
+    reason: created
+      ? `partition "${partition}" of "${collection}" will be created`
+      : `partition "${partition}" of "${collection}" has ${rowsBefore} rows: appending`,
+    rowsBefore,
+    metric,
+    schema,
+  };
 }

@@ -1,0 +1,181 @@
+/**
+ * Milvus 0.7–1.1 data directory → Milvus 2.x.
+ *
+ * @module
+ */
+import { MilvusdmError } from "../errors.ts";
+import { type Milvus1Source, type MysqlParameters, openMilvus1, partitionSource } from "../milvus1/mod.ts";
+import { indexAndLoad, preparePartitionAppend, prepareTarget, verifyCount } from "../milvus/sink.ts";
+import { loadUnits } from "../pipeline.ts";
+import type { Metric } from "../types.ts";
+import {
+  checkTargetOptions,
+  type MigrationSummary,
+  type TargetSummary,
+  type ToMilvusOptions,
+  withConnection,
+} from "./common.ts";
+import { type CollectionSelection, selectPartitions } from "./milvus1_select.ts";
+
+/** Options of {@linkcode milvusToMilvus}. */
+export interface MilvusToMilvusOptions extends Omit<ToMilvusOptions, "collection" | "partition"> {
+  /** The stopped Milvus 1.x server's storage path (holding `db/`), or its `db` folder. */
+  sourcePath: string;
+  /** MySQL metadata (`mysql_parameter`); null or absent = `db/meta.sqlite`. */
+  mysql?: MysqlParameters | null;
+  /** What to migrate: `{ name: [tags] | null }` (null = every partition, default included) or `"*"`. */
+  collections: CollectionSelection;
+  /** Collections never to migrate (a block list, for use with `"*"`). */
+  exclude?: string[];
+  /**
+   * One target collection for everything selected (a rename, or a merge of several collections); default: each
+   * collection keeps its name. Merged sources must share dimension and vector type.
+   */
+  targetCollection?: string;
+}
+
+/**
+ * Migrates collections and partitions of a stopped Milvus 0.7–1.1 server's data directory into Milvus 2.x.
+ *
+ * Every live row arrives once and deleted rows never; partitions are recreated with the same tags; the target
+ * collection is created from the source's dimension and metric. Every selected segment is checked before anything
+ * is written.
+ *
+ * @example
+ * ```ts
+ * import { milvusToMilvus } from "./mod.ts";
+ * await milvusToMilvus({
+ *   sourcePath: "/var/lib/milvus",
+ *   collections: { test1w: null },
+ *   target: { host: "127.0.0.1", port: 19530 },
+ *   mode: "append",
+ * });
+ * ```
+ */
+export async function milvusToMilvus(options: MilvusToMilvusOptions): Promise<MigrationSummary> {
+  const started = performance.now();
+  if (options.targetCollection !== undefined) {
+    checkTargetOptions("M2M", { ...options, collection: options.targetCollection });
+  } else {
+    checkTargetOptions("M2M", { ...options, collection: "placeholder" });
+  }
+  const store = await openMilvus1(options.sourcePath, { mysql: options.mysql ?? null });
+  const opened: Milvus1Source[] = [];
+  try {
+    const selected = selectPartitions(store, options.collections, options.exclude ?? []);
+    // Group by target collection, checking that merged sources agree.
+    const groups = new Map<string, { items: typeof selected; metric: Metric }>();
+    for (const item of selected) {
+      const name = options.targetCollection ?? item.collection.name;
+      const group = groups.get(name);
+      if (!group) {
+        groups.set(name, { items: [item], metric: item.collection.metric });
+        continue;
+      }
+      const first = group.items[0].collection;
+      if (first.dim !== item.collection.dim || first.vectorType !== item.collection.vectorType) {
+        throw new MilvusdmError(
+          "CONFIG_INVALID",
+          `Cannot merge "${item.collection.name}" (${item.collection.vectorType} × ${item.collection.dim}) into ` +
+            `"${name}" with "${first.name}" (${first.vectorType} × ${first.dim}): dimensions and vector types must match`,
+        );
+      }
+      if (first.metric !== item.collection.metric && first !== item.collection) {
+        options.onWarning?.(
+          `"${item.collection.name}" uses ${item.collection.metric} and "${first.name}" ${first.metric}; ` +
+            `"${name}" is indexed with ${group.metric}`,
+        );
+      }
+      group.items.push(item);
+    }
+    for (const name of groups.keys()) checkTargetOptions("M2M", { ...options, collection: name });
+    // Check every segment before writing anything.
+    const sources = new Map<(typeof selected)[number], Milvus1Source>();
+    for (const item of selected) {
+      const source = await partitionSource(item.collection, item.partition, { signal: options.signal });
+      opened.push(source);
+      sources.set(item, source);
+    }
+    return await withConnection(options.target, async (conn) => {
+      const targets: TargetSummary[] = [];
+      let total = 0;
+      for (const [name, group] of groups) {
+        const first = group.items[0].collection;
+        const spec = {
+          collection: name,
+          mode: options.mode,
+          dim: first.dim,
+          vectorType: first.vectorType,
+          metric: group.metric,
+          hasIds: true,
+        };
+        const collectionLevel = await prepareTarget(conn, { ...spec, partition: null }, { dryRun: options.dryRun });
+        options.onLog?.(collectionLevel.reason);
+        if (collectionLevel.action === "skip") {
+          targets.push({
+            collection: name,
+            partition: "",
+            action: "skip",
+            reason: collectionLevel.reason,
+            units: group.items.map((i) => `${i.collection.name}/${i.partition.tag ?? "_default"}`),
+            rows: 0,
+            rowCount: null,
+            indexBuilt: null,
+            dim: spec.dim,
+            vectorType: spec.vectorType,
+            metric: collectionLevel.metric,
+          });
+          continue;
+        }
+        let lastSchema = collectionLevel.schema;
+        for (const item of group.items) {
+          const partitionName = item.partition.tag ?? "_default";
+          const unit = `${item.collection.name}/${partitionName}`;
+          const prepared = await preparePartitionAppend(conn, { ...spec, partition: partitionName }, {
+            dryRun: options.dryRun,
+            collectionExists: !options.dryRun || collectionLevel.action === "append",
+          });
+          lastSchema = prepared.schema;
+          const source = sources.get(item)!;
+          let rows = 0;
+          let rowCount: number | null = null;
+          if (!options.dryRun) {
+            rows = await loadUnits(conn, prepared, [{ name: unit, source }], options);
+            rowCount = await verifyCount(conn, prepared, rows);
+            options.onLog?.(`${unit} → ${name}/${partitionName}: ${rows} rows`);
+          }
+          total += rows;
+          targets.push({
+            collection: name,
+            partition: partitionName,
+            action: collectionLevel.action === "overwrite" ? "overwrite" : prepared.action,
+            reason: prepared.reason,
+            units: [unit],
+            rows,
+            rowCount,
+            indexBuilt: null,
+            dim: spec.dim,
+            vectorType: spec.vectorType,
+            metric: prepared.metric,
+          });
+        }
+        if (!options.dryRun) {
+          const { indexBuilt } = await indexAndLoad(conn, {
+            collection: name,
+            vectorField: lastSchema.vectorField,
+            vectorType: spec.vectorType,
+            metric: collectionLevel.metric,
+          }, { index: options.index });
+          if (indexBuilt) {
+            options.onLog?.(`Built a ${indexBuilt} index (${collectionLevel.metric}) on "${name}"`);
+            targets[targets.length - 1].indexBuilt = indexBuilt;
+          }
+        }
+      }
+      return { job: "M2M", targets, rows: total, seconds: (performance.now() - started) / 1000 };
+    });
+  } finally {
+    for (const s of opened) await s.close();
+    await store.close();
+  }
+}

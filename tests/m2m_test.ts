@@ -1,0 +1,194 @@
+/**
+ * Milvus 1.x data directory → Milvus 2.x (M2M) and → HDF5 (M2H), against the real server and, for MySQL
+ * metadata, the real MariaDB started by scripts/mariadb. Rows are read back by id and compared byte for byte.
+ */
+import mysql from "mysql2/promise";
+import { assert, assertEquals } from "./assert.ts";
+import { milvusToHdf5, milvusToMilvus, parseTaskYaml, runTask } from "../mod.ts";
+import { buildMilvus1Dir, type ExpectedPartition, loadMetaIntoMysql, standardSpec } from "./milvus1_fixture.ts";
+import {
+  countRows,
+  diffRows,
+  dropIfExists,
+  readByIds,
+  runCli,
+  tempDir,
+  TEST_TARGET,
+  TEST_URI,
+  testClient,
+  uniqueName,
+  writeYaml,
+} from "./helpers.ts";
+
+const client = testClient();
+const opts = { sanitizeResources: false, sanitizeOps: false };
+
+function vectorsOf(p: ExpectedPartition, binary: boolean): Float32Array | Uint8Array {
+  return binary ? p.vectors : new Float32Array(p.vectors.buffer, p.vectors.byteOffset, p.vectors.byteLength / 4);
+}
+
+/** Checks that `collection` holds exactly the expected partitions of one source collection. */
+async function checkTarget(collection: string, expected: ExpectedPartition[], dim: number, binary: boolean) {
+  const per = binary ? dim / 8 : dim;
+  let total = 0;
+  for (const p of expected) {
+    const partition = p.tag ?? "_default";
+    assertEquals(await countRows(client, collection, partition), p.rows, `count of ${partition}`);
+    const stored = await readByIds(client, collection, p.ids, { binary, partition });
+    assertEquals(diffRows(stored, p.ids, vectorsOf(p, binary), per), [], `rows of ${partition}`);
+    total += p.rows;
+  }
+  assertEquals(await countRows(client, collection), total, "collection count");
+  const parts = await client.listPartitions({ collection_name: collection });
+  assertEquals([...parts.partition_names].sort(), expected.map((p) => p.tag ?? "_default").sort());
+}
+
+Deno.test("M2M from SQLite metadata: every live row once, deleted never, partitions recreated", opts, async () => {
+  await using dir = await tempDir();
+  const built = buildMilvus1Dir(dir.path, standardSpec({ finite: true }));
+  const books = uniqueName("m2m_books");
+  const prints = uniqueName("m2m_prints");
+  try {
+    const summary = await milvusToMilvus({
+      sourcePath: dir.path,
+      collections: { books: null },
+      target: TEST_TARGET,
+      targetCollection: books,
+      mode: "overwrite",
+      batchBytes: 16 * 4 * 10,
+    });
+    const expectedBooks = built.expected.filter((p) => p.collection === "books");
+    assertEquals(summary.rows, expectedBooks.reduce((n, p) => n + p.rows, 0));
+    await checkTarget(books, expectedBooks, 16, false);
+    // Binary collection with deletes, one partition by tag plus the default.
+    await milvusToMilvus({
+      sourcePath: dir.path,
+      collections: { fingerprints: null },
+      target: TEST_TARGET,
+      targetCollection: prints,
+      mode: "append",
+    });
+    await checkTarget(prints, built.expected.filter((p) => p.collection === "fingerprints"), 64, true);
+    const index = await client.describeIndex({ collection_name: prints, field_name: "embedding" });
+    assertEquals(index.index_descriptions[0].params.find((p) => p.key === "metric_type")?.value, "JACCARD");
+    // A second run in skip mode leaves the target alone.
+    const skipped = await milvusToMilvus({
+      sourcePath: dir.path,
+      collections: { fingerprints: ["p"] },
+      target: TEST_TARGET,
+      targetCollection: prints,
+      mode: "skip",
+    });
+    assertEquals(skipped.targets[0].action, "skip");
+    const printRows = built.expected.filter((p) => p.collection === "fingerprints").reduce((n, p) => n + p.rows, 0);
+    assertEquals(await countRows(client, prints), printRows);
+  } finally {
+    await dropIfExists(client, books);
+    await dropIfExists(client, prints);
+  }
+});
+
+Deno.test("M2M from MySQL metadata in MariaDB gives the same rows", opts, async () => {
+  await using dir = await tempDir();
+  const built = buildMilvus1Dir(dir.path, standardSpec({ sqlite: false, seed: 99, finite: true }));
+  const params = {
+    host: Deno.env.get("MILVUSDM_MYSQL_HOST") ?? "127.0.0.1",
+    port: Number(Deno.env.get("MILVUSDM_MYSQL_PORT") ?? "13306"),
+    user: Deno.env.get("MILVUSDM_MYSQL_USER") ?? "milvusdm",
+    password: Deno.env.get("MILVUSDM_MYSQL_PASSWORD") ?? "milvusdm-test-pw",
+    database: Deno.env.get("MILVUSDM_MYSQL_DATABASE") ?? "milvusdm_test",
+  };
+  const conn = await mysql.createConnection({ ...params, connectTimeout: 5000 });
+  try {
+    await loadMetaIntoMysql(conn, built);
+  } finally {
+    await conn.end();
+  }
+  const name = uniqueName("m2m_mysql");
+  try {
+    // Through the CLI with the original YAML keys and the password from the environment.
+    const yaml = await writeYaml(
+      `${dir.path}/M2M.yaml`,
+      `M2M:
+  milvus_version: 1.1.0
+  source_milvus_path: '${dir.path}'
+  mysql_parameter:
+    host: '${params.host}'
+    user: '${params.user}'
+    port: ${params.port}
+    password: '\${M2M_TEST_MYSQL_PASSWORD}'
+    database: '${params.database}'
+  source_collection:
+    books:
+  dest_uri: '${TEST_URI}'
+  dest_collection_name: '${name}'
+  mode: 'append'
+`,
+    );
+    const res = await runCli(["--yaml", yaml], { env: { M2M_TEST_MYSQL_PASSWORD: params.password } });
+    assertEquals(res.code, 0, res.stderr);
+    assert(!res.stderr.includes(params.password), "the password was printed");
+    await checkTarget(name, built.expected.filter((p) => p.collection === "books"), 16, false);
+  } finally {
+    await dropIfExists(client, name);
+  }
+});
+
+Deno.test("M2H then H2M of the exported files reproduces the source (ids, vectors, partitions)", opts, async () => {
+  await using dir = await tempDir();
+  await using out = await tempDir();
+  const built = buildMilvus1Dir(dir.path, standardSpec({ seed: 5, finite: true }));
+  const summary = await milvusToHdf5({
+    sourcePath: dir.path,
+    collections: { books: null, fingerprints: null },
+    dataDir: out.path,
+    runId: "run1",
+  });
+  assertEquals(summary.files.map((f) => `${f.collection}/${f.partition}`), [
+    "books/_default",
+    "books/2021",
+    "books/empty",
+    "books/all_deleted",
+    "fingerprints/_default",
+    "fingerprints/p",
+  ]);
+  assert(summary.files.every((f) => f.path.startsWith(`${out.path}/run1/`)));
+  const names = new Map([["books", uniqueName("m2h_books")], ["fingerprints", uniqueName("m2h_prints")]]);
+  try {
+    for (const f of summary.files) {
+      const text = (await Deno.readTextFile(f.yaml)).replace(
+        `dest_collection_name: ${f.collection}`,
+        `dest_collection_name: ${names.get(f.collection)}`,
+      );
+      assert(text.includes("mode: append"), text);
+      const config = parseTaskYaml(text, f.yaml);
+      await runTask(config, { destUri: TEST_URI });
+    }
+    await checkTarget(names.get("books")!, built.expected.filter((p) => p.collection === "books"), 16, false);
+    await checkTarget(
+      names.get("fingerprints")!,
+      built.expected.filter((p) => p.collection === "fingerprints"),
+      64,
+      true,
+    );
+  } finally {
+    for (const n of names.values()) await dropIfExists(client, n);
+  }
+});
+
+Deno.test("M2M bad input: missing directory, unknown collection (the existing ones listed)", opts, async () => {
+  await using dir = await tempDir();
+  buildMilvus1Dir(dir.path, standardSpec({ finite: true }));
+  const name = uniqueName("m2m_bad");
+  const yaml = (path: string, collection: string) =>
+    `M2M:\n  source_milvus_path: '${path}'\n  mysql_parameter:\n  source_collection:\n    ${collection}:\n` +
+    `  dest_uri: '${TEST_URI}'\n  dest_collection_name: '${name}'\n  mode: 'append'\n`;
+  let res = await runCli(["--yaml", await writeYaml(`${dir.path}/a.yaml`, yaml(`${dir.path}/nope`, "books"))]);
+  assertEquals(res.code, 3, res.stderr);
+  assert(res.stderr.includes("error [SOURCE_NOT_FOUND]"), res.stderr);
+  res = await runCli(["--yaml", await writeYaml(`${dir.path}/b.yaml`, yaml(dir.path, "novels"))]);
+  assertEquals(res.code, 2, res.stderr);
+  assert(/novels/.test(res.stderr) && /books/.test(res.stderr) && /fingerprints/.test(res.stderr), res.stderr);
+  assert(!/^\s+at /m.test(res.stderr), res.stderr);
+  assertEquals((await client.hasCollection({ collection_name: name })).value, false);
+});
