@@ -1,6 +1,7 @@
 /**
  * milvusdm: move vectors into, out of and between Milvus instances.
  *
+ * - {@linkcode faissToMilvus}: a Faiss index file → a Milvus 2.x collection.
  * - {@linkcode hdf5ToMilvus}: HDF5 files → a Milvus 2.x collection.
  * - {@linkcode milvusToMilvus}: a stopped Milvus 0.7–1.1 data directory → Milvus 2.x.
  * - {@linkcode milvusToHdf5}: a stopped Milvus 0.7–1.1 data directory → HDF5 files (with restore YAMLs).
@@ -20,6 +21,9 @@
  *
  * @module
  */
+export { faissToMilvus, type FaissToMilvusOptions } from "./lib/jobs/f2m.ts";
+export { type FaissInspection, inspectFaiss, openFaissSource } from "./lib/faiss/mod.ts";
+export type { ByteSource } from "./lib/bytes.ts";
 export { milvusToMilvus, type MilvusToMilvusOptions } from "./lib/jobs/m2m.ts";
 export { type ExportedFile, type ExportSummary, milvusToHdf5, type MilvusToHdf5Options } from "./lib/jobs/m2h.ts";
 export type { CollectionSelection } from "./lib/jobs/milvus1_select.ts";

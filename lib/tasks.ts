@@ -11,6 +11,7 @@ import type { LoadOptions } from "./pipeline.ts";
 import type { Mode } from "./milvus/sink.ts";
 import type { MysqlParameters } from "./milvus1/mod.ts";
 import type { CollectionSelection } from "./jobs/milvus1_select.ts";
+import { faissToMilvus, type FaissToMilvusOptions } from "./jobs/f2m.ts";
 import { milvusToMilvus, type MilvusToMilvusOptions } from "./jobs/m2m.ts";
 import { type ExportSummary, milvusToHdf5, type MilvusToHdf5Options } from "./jobs/m2h.ts";
 
@@ -41,6 +42,28 @@ export function h2mOptionsFromYaml(body: KeyReader, overrides: TaskOverrides = {
     dataDir,
     embeddingsDataset: body.string("embeddings_dataset"),
     idsDataset: body.string("ids_dataset"),
+    target: overrides.destUri ? { ...dest.target, uri: overrides.destUri } : dest.target,
+    collection: dest.collection,
+    partition: dest.partition,
+    mode: overrides.mode ?? dest.mode,
+    dimension: dest.dimension,
+    metric: dest.metric,
+    index: dest.index,
+    batchBytes: overrides.batchBytes ?? dest.batchBytes,
+    inFlight: overrides.inFlight ?? dest.inFlight,
+    dryRun: overrides.dryRun,
+  };
+}
+
+/** The F2M options a YAML body describes. */
+export function f2mOptionsFromYaml(body: KeyReader, overrides: TaskOverrides = {}): FaissToMilvusOptions {
+  const dest = readDestination(body);
+  if (!dest.collection) {
+    throw new MilvusdmError("CONFIG_INVALID", `${body.path}.dest_collection_name: is missing (expected a name)`);
+  }
+  return {
+    file: body.requiredString("data_path", "the Faiss index file"),
+    allowLossy: body.boolean("allow_lossy"),
     target: overrides.destUri ? { ...dest.target, uri: overrides.destUri } : dest.target,
     collection: dest.collection,
     partition: dest.partition,
@@ -139,6 +162,11 @@ export async function runTask(
       const options = h2mOptionsFromYaml(body, overrides);
       for (const w of body.unknownKeys()) hooks.onWarning?.(w);
       return await hdf5ToMilvus({ ...options, ...hooks });
+    }
+    case "F2M": {
+      const options = f2mOptionsFromYaml(body, overrides);
+      for (const w of body.unknownKeys()) hooks.onWarning?.(w);
+      return await faissToMilvus({ ...options, ...hooks });
     }
     case "M2M": {
       const options = m2mOptionsFromYaml(body, overrides);
