@@ -10,7 +10,7 @@ import { MilvusWriter, type PreparedTarget } from "./milvus/sink.ts";
 import { bytesPerVector, type VectorSource } from "./types.ts";
 
 /** Default bytes of vectors per insert request: well under the server's 64 MiB limit. */
-export const DEFAULT_BATCH_BYTES = 8 * 1024 * 1024;
+export const DEFAULT_BATCH_BYTES = 4 * 1024 * 1024;
 /** Default inserts in flight. */
 export const DEFAULT_IN_FLIGHT = 2;
 /** The server refuses requests over 64 MiB; leave room for ids and framing. */
@@ -36,7 +36,7 @@ export interface ProgressEvent {
 
 /** Options shared by every load into Milvus. */
 export interface LoadOptions {
-  /** Bytes of vectors per insert (default 8 MiB, at most 48 MiB). */
+  /** Bytes of vectors per insert (default 4 MiB, at most 48 MiB). */
   batchBytes?: number;
   /** Inserts in flight (default 2). */
   inFlight?: number;

@@ -192,3 +192,111 @@ Deno.test("M2M bad input: missing directory, unknown collection (the existing on
   assert(!/^\s+at /m.test(res.stderr), res.stderr);
   assertEquals((await client.hasCollection({ collection_name: name })).value, false);
 });
+
+function mergeSpec(collide: boolean) {
+  const ids = (start: number, n: number) => Array.from({ length: n }, (_, i) => BigInt(start + i));
+  return {
+    seed: 3,
+    finite: true,
+    junk: false,
+    collections: [
+      {
+        name: "north",
+        dim: 8,
+        metricType: 1,
+        partitions: [
+          { tag: null, segments: [{ rows: 30, ids: ids(1000, 30), deletes: [2] }] },
+          { tag: "shared", segments: [{ rows: 10, ids: ids(2000, 10) }] },
+        ],
+      },
+      {
+        name: "south",
+        dim: 8,
+        metricType: 1,
+        partitions: [
+          { tag: null, segments: [{ rows: 20, ids: ids(collide ? 1010 : 5000, 20) }] },
+          { tag: "shared", segments: [{ rows: 5, ids: ids(6000, 5) }] },
+        ],
+      },
+    ],
+  };
+}
+
+Deno.test(
+  "M2M merges collections into one target; colliding ids refused unless new ids are asked for",
+  opts,
+  async () => {
+    await using dir = await tempDir();
+    await using dir2 = await tempDir();
+    const clean = buildMilvus1Dir(dir.path, mergeSpec(false));
+    const merged = uniqueName("m2m_merge");
+    const renumbered = uniqueName("m2m_newids");
+    try {
+      const summary = await milvusToMilvus({
+        sourcePath: dir.path,
+        collections: "*",
+        target: TEST_TARGET,
+        targetCollection: merged,
+        mode: "append",
+      });
+      assertEquals(summary.rows, 29 + 10 + 20 + 5);
+      assertEquals(await countRows(client, merged, "_default"), 49);
+      assertEquals(await countRows(client, merged, "shared"), 15);
+      for (const p of clean.expected) {
+        const stored = await readByIds(client, merged, p.ids, { partition: p.tag ?? "_default" });
+        assertEquals(diffRows(stored, p.ids, vectorsOf(p, false), 8), []);
+      }
+      // Colliding ids: refused before anything is written.
+      buildMilvus1Dir(dir2.path, mergeSpec(true));
+      const bad = uniqueName("m2m_collide");
+      let error: unknown = null;
+      try {
+        await milvusToMilvus({
+          sourcePath: dir2.path,
+          collections: "*",
+          target: TEST_TARGET,
+          targetCollection: bad,
+          mode: "append",
+        });
+      } catch (e) {
+        error = e;
+      }
+      assert(error instanceof Error && /ids collide \(e\.g\. 1010, 1011/.test(error.message), String(error));
+      assertEquals((await client.hasCollection({ collection_name: bad })).value, false);
+      const renewed = await milvusToMilvus({
+        sourcePath: dir2.path,
+        collections: "*",
+        target: TEST_TARGET,
+        targetCollection: renumbered,
+        mode: "append",
+        newIds: true,
+      });
+      assertEquals(renewed.rows, 64);
+      assertEquals(await countRows(client, renumbered), 64);
+    } finally {
+      await dropIfExists(client, merged);
+      await dropIfExists(client, renumbered);
+    }
+  },
+);
+
+Deno.test("M2M with a segment file shorter than its header: a typed error and nothing written", opts, async () => {
+  await using dir = await tempDir();
+  const built = buildMilvus1Dir(dir.path, mergeSpec(false));
+  const seg = built.files.find((f) => f.table_id === "south" && f.file_type === 1)!;
+  const rv = `${built.dbDir}/tables/south/${seg.segment_id}/${seg.file_id}.rv`;
+  const bytes = await Deno.readFile(rv);
+  await Deno.writeFile(rv, bytes.subarray(0, bytes.length - 13));
+  const name = uniqueName("m2m_trunc");
+  const res = await runCli([
+    "--yaml",
+    await writeYaml(
+      `${dir.path}/t.yaml`,
+      `M2M:\n  source_milvus_path: '${dir.path}'\n  mysql_parameter:\n  source_collection: '*'\n` +
+        `  dest_uri: '${TEST_URI}'\n  dest_collection_name: '${name}'\n  mode: 'append'\n`,
+    ),
+  ]);
+  assertEquals(res.code, 3, res.stderr);
+  assert(/SOURCE_TRUNCATED|MILVUS1_INVALID/.test(res.stderr) && res.stderr.includes(seg.segment_id), res.stderr);
+  assertEquals((await client.hasCollection({ collection_name: name })).value, false);
+});

@@ -30,7 +30,7 @@ export interface MilvusToHdf5Options {
   /** Where the generated H2M YAMLs point (default 127.0.0.1:19530). */
   restoreHost?: string;
   restorePort?: number;
-  /** Bytes of vectors read per slice (default 8 MiB). */
+  /** Bytes of vectors read per slice (default 4 MiB). */
   batchBytes?: number;
   /** Stops between slices; the partial file is removed. */
   signal?: AbortSignal;

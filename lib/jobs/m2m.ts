@@ -7,6 +7,7 @@ import { MilvusdmError } from "../errors.ts";
 import { type Milvus1Source, type MysqlParameters, openMilvus1, partitionSource } from "../milvus1/mod.ts";
 import { indexAndLoad, preparePartitionAppend, prepareTarget, verifyCount } from "../milvus/sink.ts";
 import { loadUnits } from "../pipeline.ts";
+import { findDuplicateIds, withoutIds } from "../ids.ts";
 import type { Metric } from "../types.ts";
 import {
   checkTargetOptions,
@@ -32,6 +33,11 @@ export interface MilvusToMilvusOptions extends Omit<ToMilvusOptions, "collection
    * collection keeps its name. Merged sources must share dimension and vector type.
    */
   targetCollection?: string;
+  /**
+   * Let the target generate new ids (auto_id) instead of keeping the source's: needed to merge collections whose
+   * ids collide. Only for a target collection created by this run.
+   */
+  newIds?: boolean;
 }
 
 /**
@@ -96,6 +102,22 @@ export async function milvusToMilvus(options: MilvusToMilvusOptions): Promise<Mi
       opened.push(source);
       sources.set(item, source);
     }
+    // Merged collections must not bring the same id twice, unless new ids are asked for.
+    if (!options.newIds) {
+      for (const [name, group] of groups) {
+        const collections = new Set(group.items.map((i) => i.collection.name));
+        if (collections.size < 2) continue;
+        const duplicates = await findDuplicateIds(group.items.map((i) => sources.get(i)!), { signal: options.signal });
+        if (duplicates) {
+          throw new MilvusdmError(
+            "CONFIG_INVALID",
+            `Cannot merge ${[...collections].map((c) => `"${c}"`).join(", ")} into "${name}": their ids collide ` +
+              `(e.g. ${duplicates.slice(0, 5).join(", ")})`,
+            { hint: "Set new_ids: true to let the target generate new ids, or migrate them into separate collections" },
+          );
+        }
+      }
+    }
     return await withConnection(options.target, async (conn) => {
       const targets: TargetSummary[] = [];
       let total = 0;
@@ -107,7 +129,7 @@ export async function milvusToMilvus(options: MilvusToMilvusOptions): Promise<Mi
           dim: first.dim,
           vectorType: first.vectorType,
           metric: group.metric,
-          hasIds: true,
+          hasIds: !options.newIds,
         };
         const collectionLevel = await prepareTarget(conn, { ...spec, partition: null }, { dryRun: options.dryRun });
         options.onLog?.(collectionLevel.reason);
@@ -136,7 +158,7 @@ export async function milvusToMilvus(options: MilvusToMilvusOptions): Promise<Mi
             collectionExists: !options.dryRun || collectionLevel.action === "append",
           });
           lastSchema = prepared.schema;
-          const source = sources.get(item)!;
+          const source = options.newIds ? withoutIds(sources.get(item)!) : sources.get(item)!;
           let rows = 0;
           let rowCount: number | null = null;
           if (!options.dryRun) {
