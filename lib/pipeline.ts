@@ -7,7 +7,8 @@
 import { MilvusdmError, throwIfAborted } from "./errors.ts";
 import type { MilvusConnection } from "./milvus/connection.ts";
 import { MilvusWriter, type PreparedTarget } from "./milvus/sink.ts";
-import { bytesPerVector, type VectorSource } from "./types.ts";
+import { type Batch, bytesPerVector, type VectorSource } from "./types.ts";
+import { type Journal, UnitTracker } from "./journal.ts";
 
 /** Default bytes of vectors per insert request: well under the server's 64 MiB limit. */
 export const DEFAULT_BATCH_BYTES = 4 * 1024 * 1024;
@@ -50,10 +51,22 @@ export interface LoadOptions {
 
 /** One unit of a load: a named source. */
 export interface LoadUnit {
-  /** Name shown in progress (a file path, `collection/partition`, a segment). */
+  /** Name shown in progress and kept in the journal (a file path, `collection/partition`). */
   name: string;
   /** The source, opened. */
   source: VectorSource;
+  /** Identity of the unit's bytes (paths, sizes, mtimes, row counts), for the journal. */
+  fingerprint?: string;
+}
+
+/** What a load did. */
+export interface LoadResult {
+  /** Rows acknowledged in this run. */
+  rowsSent: number;
+  /** Rows skipped because an earlier, interrupted run had already stored them. */
+  rowsSkipped: number;
+  /** Rows re-sent as upserts because an interrupted run may have stored them. */
+  rowsUpserted: number;
 }
 
 /** Rows per batch for a byte budget. */
@@ -67,21 +80,25 @@ export function rowsPerBatch(bytesPerRow: number, batchBytes = DEFAULT_BATCH_BYT
 }
 
 /**
- * Streams every unit's batches into the prepared target, in order. Returns the rows acknowledged.
- * The caller closes the sources.
+ * Streams every unit's batches into the prepared target, in order. With a journal, each unit's durable prefix is
+ * skipped, rows an interrupted run may have stored are sent as upserts, and progress is recorded as the target
+ * acknowledges it. The caller closes the sources.
  */
 export async function loadUnits(
   conn: MilvusConnection,
   prepared: PreparedTarget,
   units: LoadUnit[],
   options: LoadOptions = {},
-): Promise<number> {
+  journal?: Journal,
+): Promise<LoadResult> {
   const started = performance.now();
   const rowsTotal = units.reduce((n, u) => n + u.source.info.rows, 0);
   const { vectorType, dim } = prepared.schema;
   const rowBytes = bytesPerVector(vectorType, dim);
   const maxRows = rowsPerBatch(rowBytes, options.batchBytes);
   let rowsDone = 0;
+  let rowsSkipped = 0;
+  let rowsUpserted = 0;
   let current = { name: "", done: 0, rows: 0 };
   const writer = new MilvusWriter(conn, prepared.schema, {
     inFlight: options.inFlight ?? DEFAULT_IN_FLIGHT,
@@ -94,27 +111,77 @@ export async function loadUnits(
         unit: current.name,
         unitRowsDone: Math.min(current.done, current.rows),
         unitRows: current.rows,
-        rowsDone,
+        rowsDone: rowsDone + rowsSkipped,
         rowsTotal,
-        bytesDone: rowsDone * rowBytes,
+        bytesDone: (rowsDone + rowsSkipped) * rowBytes,
         elapsedSeconds: (performance.now() - started) / 1000,
       });
     },
   });
+  let warnedNoIds = false;
   try {
     for (const unit of units) {
       throwIfAborted(options.signal);
-      current = { name: unit.name, done: 0, rows: unit.source.info.rows };
-      for await (const batch of unit.source.batches(maxRows, options.signal)) {
-        if (batch.rows === 0) continue;
-        await writer.write(batch);
+      const rows = unit.source.info.rows;
+      current = { name: unit.name, done: 0, rows };
+      const tracker = journal
+        ? new UnitTracker(journal, journal.unit(unit.name, rows, unit.fingerprint ?? `${rows}`))
+        : null;
+      const skipTo = tracker?.durable ?? 0;
+      const doubtTo = tracker?.inDoubtUpTo ?? 0;
+      if (skipTo > 0) {
+        rowsSkipped += skipTo;
+        current.done += skipTo;
+      }
+      let pos = 0;
+      for await (const whole of unit.source.batches(maxRows, options.signal)) {
+        const start = pos;
+        pos += whole.rows;
+        if (whole.rows === 0 || pos <= skipTo) continue;
+        // Trim the rows already durable, and split at the end of the in-doubt range.
+        let batch = start < skipTo ? sliceBatch(whole, skipTo - start, whole.rows) : whole;
+        let at = Math.max(start, skipTo);
+        while (batch.rows > 0) {
+          const cut = at < doubtTo ? Math.min(batch.rows, doubtTo - at) : batch.rows;
+          const part = cut === batch.rows ? batch : sliceBatch(batch, 0, cut);
+          const upsert = at < doubtTo;
+          if (upsert) {
+            if (part.ids === null && !warnedNoIds) {
+              warnedNoIds = true;
+              options.onWarning?.(
+                `"${unit.name}" has no ids to upsert by: rows ${at}..${doubtTo} that the interrupted run may have ` +
+                  `stored are sent again and may be duplicated`,
+              );
+            }
+            rowsUpserted += part.rows;
+          }
+          const partStart = at;
+          tracker?.sending(partStart, partStart + part.rows);
+          await writer.write(part, {
+            upsert,
+            onAcknowledged: tracker ? () => tracker.acknowledged(partStart) : undefined,
+          });
+          at += part.rows;
+          batch = cut === batch.rows ? { ...batch, rows: 0 } : sliceBatch(batch, cut, batch.rows);
+        }
       }
     }
     await writer.drain();
   } catch (error) {
-    // Let what is in flight settle so no request outlives the run, then report the first failure.
+    // Let what is in flight settle (the journal records it), then report the first failure.
     await writer.drain().catch(() => {});
     throw error;
   }
-  return writer.rowsAcknowledged;
+  return { rowsSent: writer.rowsAcknowledged, rowsSkipped, rowsUpserted };
+}
+
+/** Rows [from, to) of a batch, as views. */
+export function sliceBatch(batch: Batch, from: number, to: number): Batch {
+  const per = batch.vectors.length / batch.rows;
+  return {
+    ids: batch.ids ? batch.ids.subarray(from, to) : null,
+    vectors: batch.vectors.subarray(from * per, to * per),
+    dim: batch.dim,
+    rows: to - from,
+  };
 }

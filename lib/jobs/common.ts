@@ -5,9 +5,10 @@
  * @module
  */
 import { MilvusdmError } from "../errors.ts";
-import { connectMilvus, type MilvusConnection, type MilvusTarget } from "../milvus/connection.ts";
+import { checkStatus, connectMilvus, type MilvusConnection, type MilvusTarget } from "../milvus/connection.ts";
 import {
   finishTarget,
+  indexAndLoad,
   type IndexSpec,
   type Mode,
   MODES,
@@ -16,10 +17,11 @@ import {
   serverMetric,
 } from "../milvus/sink.ts";
 import { type LoadOptions, type LoadUnit, loadUnits } from "../pipeline.ts";
+import { hashOf, Journal, type JournalOptions, milvusdmHome } from "../journal.ts";
 import { BINARY_METRICS, FLOAT_METRICS, type Metric, type VectorType } from "../types.ts";
 
 /** Options every job that writes into Milvus takes. */
-export interface ToMilvusOptions extends LoadOptions {
+export interface ToMilvusOptions extends LoadOptions, JournalOptions {
   /** The target server. */
   target: MilvusTarget;
   /** Target collection. */
@@ -62,6 +64,12 @@ export interface TargetSummary {
   units: string[];
   /** Rows sent. */
   rows: number;
+  /** Rows skipped because an interrupted run had stored them (`--resume`). */
+  rowsSkipped?: number;
+  /** Rows re-sent as upserts because an interrupted run may have stored them. */
+  rowsUpserted?: number;
+  /** The journal file of this migration, when one is kept. */
+  journal?: string;
   /** Rows the target holds afterwards (collection or partition); null on a dry run or skip. */
   rowCount: number | null;
   /** Index built, if any. */
@@ -130,7 +138,116 @@ export async function withConnection<T>(
   }
 }
 
-/** Prepares one target under the mode, loads the units into it and finishes it (flush, count, index, load). */
+/** The journal folder of a job, or null when journals are off. */
+export function journalDirOf(options: JournalOptions): string | null {
+  if (options.journalDir === false) return null;
+  return options.journalDir ?? `${milvusdmHome()}/journals`;
+}
+
+/** What identifies a migration for its journal, and what must not change between a run and its resume. */
+export interface JournalIdentity {
+  job: string;
+  /** Everything that defines the migration (sources, target, collection, partition, dataset names...). */
+  config: Record<string, unknown>;
+}
+
+/** The configuration without credentials, callbacks or tuning, for hashing. */
+export function configForJournal(options: ToMilvusOptions, extra: Record<string, unknown>): Record<string, unknown> {
+  const t = options.target;
+  return {
+    ...extra,
+    target: { uri: t.uri ?? null, host: t.host ?? null, port: t.port ?? null, database: t.database ?? null },
+    collection: options.collection,
+    partition: options.partition ?? "",
+    index: options.index ?? null,
+  };
+}
+
+/** Exact row count (`count(*)`, Strong) of a loaded collection or partition; null when it is not loaded. */
+export async function strongCount(conn: MilvusConnection, collection: string, partition: string): Promise<number> {
+  const res = await conn.client.query({
+    collection_name: collection,
+    output_fields: ["count(*)"],
+    consistency_level: "Strong" as never,
+    partition_names: partition ? [partition] : undefined,
+  });
+  checkStatus(res.status, `count the rows of "${collection}"`);
+  return Number(res.data[0]?.["count(*)"] ?? 0);
+}
+
+/** What the journal says about a migration about to run. */
+export interface JournalPlan {
+  /** The journal folder, or null when journals are off (or on a dry run). */
+  dir: string | null;
+  key: string;
+  configHash: string;
+  /** Continuing an interrupted run. */
+  resuming: boolean;
+  /** Set when the migration completed earlier and append would store it twice: nothing is to be sent. */
+  skipReason?: string;
+}
+
+/**
+ * Decides from the journal how a migration starts: a resume of an interrupted run, a refusal (an interrupted run
+ * exists and neither resume nor overwrite was asked for), a skip (completed earlier, mode append, same sources),
+ * or a fresh start.
+ */
+export async function planJournal(
+  conn: MilvusConnection,
+  identity: JournalIdentity,
+  spec: { collection: string; partition: string; mode: Mode },
+  units: LoadUnit[],
+  options: ToMilvusOptions,
+): Promise<JournalPlan> {
+  const log = options.onLog ?? (() => {});
+  const dir = options.dryRun ? null : journalDirOf(options);
+  const key = await hashOf({
+    job: identity.job,
+    address: conn.address,
+    database: conn.database,
+    collection: spec.collection,
+    partition: spec.partition,
+    units: units.map((u) => u.name),
+  });
+  const configHash = await hashOf(identity.config);
+  const prior = dir ? await Journal.peek(dir, key) : null;
+  const resuming = Boolean(options.resume && prior?.state === "running");
+  if (options.resume && !resuming) {
+    log(
+      prior?.state === "done"
+        ? "Nothing to resume: this migration completed earlier"
+        : "Nothing to resume: no interrupted run of this migration was found; starting from the beginning",
+    );
+  }
+  if (prior && !resuming && !options.dryRun) {
+    if (prior.state === "running" && spec.mode !== "overwrite") {
+      throw new MilvusdmError(
+        "CONFIG_INVALID",
+        `An interrupted run of this migration (started ${prior.createdAt}) left "${spec.collection}" partly loaded`,
+        { hint: "Run again with --resume (resume: true) to finish it, or with mode overwrite to start over" },
+      );
+    }
+    if (prior.state === "done" && spec.mode === "append") {
+      const same = units.every((u) =>
+        prior.units[u.name]?.fingerprint === (u.fingerprint ?? `${u.source.info.rows}`) &&
+        prior.units[u.name]?.durable === u.source.info.rows
+      );
+      if (same) {
+        const skipReason = `this migration already completed on ${prior.updatedAt}: appending it again would store ` +
+          `every row twice, so nothing is sent (use mode overwrite to load it again)`;
+        log(skipReason);
+        return { dir, key, configHash, resuming, skipReason };
+      }
+    }
+  }
+  return { dir, key, configHash, resuming };
+}
+
+/**
+ * Prepares one target under the mode, loads the units into it and finishes it (flush, count, index, load), keeping
+ * a journal so that an interrupted run can be resumed (`resume`) without losing or doubling rows, and a completed
+ * one is not loaded twice in append mode.
+ */
 export async function loadTarget(
   conn: MilvusConnection,
   spec: {
@@ -144,32 +261,90 @@ export async function loadTarget(
   },
   units: LoadUnit[],
   options: ToMilvusOptions,
+  identity: JournalIdentity,
 ): Promise<TargetSummary> {
   const log = options.onLog ?? (() => {});
-  const prepared = await prepareTarget(conn, { ...spec, index: options.index }, { dryRun: options.dryRun });
-  log(prepared.reason);
-  if (spec.metric !== serverMetric(spec.metric)) {
-    options.onWarning?.(
-      `Milvus 2.x has no ${spec.metric} metric: the index uses ${serverMetric(spec.metric)}, which ranks bit vectors ` +
-        `the same way`,
-    );
-  }
-  const base: TargetSummary = {
+  const plan = await planJournal(conn, identity, spec, units, options);
+  const { dir, key, resuming } = plan;
+  const base = (prepared: PreparedTarget | null, action: PreparedTarget["action"], reason: string): TargetSummary => ({
     collection: spec.collection,
-    partition: prepared.schema.partition,
-    action: prepared.action,
-    reason: prepared.reason,
+    partition: prepared?.schema.partition ?? spec.partition,
+    action,
+    reason,
     units: units.map((u) => u.name),
     rows: 0,
     rowCount: null,
     indexBuilt: null,
     dim: spec.dim,
     vectorType: spec.vectorType,
-    metric: prepared.metric,
+    metric: prepared?.metric ?? serverMetric(spec.metric),
+    journal: dir ? `${dir}/${key}.json` : undefined,
+  });
+  if (plan.skipReason) return base(null, "skip", plan.skipReason);
+  const prepared = await prepareTarget(
+    conn,
+    { ...spec, mode: resuming ? "append" : spec.mode, index: options.index },
+    { dryRun: options.dryRun },
+  );
+  log(resuming ? `Resuming the interrupted run (journal ${dir}/${key}.json)` : prepared.reason);
+  if (spec.metric !== serverMetric(spec.metric)) {
+    options.onWarning?.(
+      `Milvus 2.x has no ${spec.metric} metric: the index uses ${serverMetric(spec.metric)}, which ranks bit vectors ` +
+        `the same way`,
+    );
+  }
+  if (prepared.action === "skip" || options.dryRun) return base(prepared, prepared.action, prepared.reason);
+  let journal: Journal | undefined;
+  const target = `${spec.collection}/${prepared.schema.partition}`;
+  if (dir) {
+    journal = await Journal.open(key, plan.configHash, identity.job, { dir, resume: resuming });
+    if (journal.data.rowsBefore[target] === undefined) journal.data.rowsBefore[target] = prepared.rowsBefore;
+    journal.save();
+  }
+  const rowsBefore = journal?.data.rowsBefore[target] ?? prepared.rowsBefore;
+  const loaded = await loadUnits(conn, prepared, units, options, journal);
+  if (loaded.rowsSkipped > 0) log(`Resumed: ${loaded.rowsSkipped} rows were already in the target and were skipped`);
+  if (loaded.rowsUpserted > 0) log(`Resumed: ${loaded.rowsUpserted} rows that may have been stored were upserted`);
+  const totalRows = units.reduce((n, u) => n + u.source.info.rows, 0);
+  let rowCount: number;
+  let indexBuilt: string | null;
+  if (loaded.rowsUpserted > 0 || loaded.rowsSkipped > 0) {
+    // Upserts leave deleted rows that statistics still count: check with count(*) on the loaded collection.
+    const finished = await indexAndLoad(conn, {
+      collection: spec.collection,
+      vectorField: prepared.schema.vectorField,
+      vectorType: spec.vectorType,
+      metric: prepared.metric,
+    }, { index: options.index });
+    indexBuilt = finished.indexBuilt;
+    if (!finished.loaded) {
+      throw new MilvusdmError(
+        "TARGET_COUNT_MISMATCH",
+        `Cannot check the resumed load of "${spec.collection}": it has no index, so it cannot be loaded to count`,
+        { hint: "Resume with an index (index_type) so the rows can be counted" },
+      );
+    }
+    rowCount = await strongCount(conn, spec.collection, prepared.schema.partition);
+    if (rowCount !== rowsBefore + totalRows) {
+      throw new MilvusdmError(
+        "TARGET_COUNT_MISMATCH",
+        `"${target}" holds ${rowCount} rows after the resumed load, expected ${rowsBefore + totalRows} ` +
+          `(${rowsBefore} before + ${totalRows} from the source)`,
+      );
+    }
+  } else {
+    const finished = await finishTarget(conn, { ...prepared, rowsBefore }, loaded.rowsSent, { index: options.index });
+    rowCount = finished.rowCount;
+    indexBuilt = finished.indexBuilt;
+  }
+  journal?.done();
+  if (indexBuilt) log(`Built a ${indexBuilt} index (${prepared.metric}) on "${spec.collection}"`);
+  return {
+    ...base(prepared, resuming ? "append" : prepared.action, prepared.reason),
+    rows: loaded.rowsSent,
+    rowsSkipped: loaded.rowsSkipped,
+    rowsUpserted: loaded.rowsUpserted,
+    rowCount,
+    indexBuilt,
   };
-  if (prepared.action === "skip" || options.dryRun) return base;
-  const rows = await loadUnits(conn, prepared, units, options);
-  const finished = await finishTarget(conn, prepared, rows, { index: options.index });
-  if (finished.indexBuilt) log(`Built a ${finished.indexBuilt} index (${prepared.metric}) on "${spec.collection}"`);
-  return { ...base, rows, rowCount: finished.rowCount, indexBuilt: finished.indexBuilt };
 }

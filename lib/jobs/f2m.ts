@@ -6,9 +6,11 @@
 import { MilvusdmError } from "../errors.ts";
 import { type FaissSource, openFaissSource } from "../faiss/mod.ts";
 import type { Metric } from "../types.ts";
+import { fileFingerprint } from "../journal.ts";
 import {
   checkTargetOptions,
   chooseMetric,
+  configForJournal,
   loadTarget,
   type MigrationSummary,
   type ToMilvusOptions,
@@ -81,8 +83,16 @@ export async function faissToMilvus(options: FaissToMilvusOptions): Promise<Migr
           metric,
           hasIds: true,
         },
-        [{ name: options.file, source }],
+        [{ name: options.file, source, fingerprint: await fileFingerprint(options.file) }],
         options,
+        {
+          job: "F2M",
+          config: configForJournal(options, {
+            file: options.file,
+            metric: options.metric ?? null,
+            allowLossy: options.allowLossy ?? false,
+          }),
+        },
       );
       return { job: "F2M", targets: [summary], rows: summary.rows, seconds: (performance.now() - started) / 1000 };
     });

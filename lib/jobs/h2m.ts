@@ -6,9 +6,11 @@
 import { MilvusdmError } from "../errors.ts";
 import { type Hdf5Source, openHdf5Source } from "../hdf5/reader.ts";
 import type { Metric } from "../types.ts";
+import { fileFingerprint } from "../journal.ts";
 import {
   checkTargetOptions,
   chooseMetric,
+  configForJournal,
   loadTarget,
   type MigrationSummary,
   type TargetSummary,
@@ -139,8 +141,21 @@ export async function hdf5ToMilvus(options: Hdf5ToMilvusOptions): Promise<Migrat
           metric,
           hasIds: first.hasIds,
         },
-        sources.map((source) => ({ name: source.path, source })),
+        await Promise.all(sources.map(async (source) => ({
+          name: source.path,
+          source,
+          fingerprint: await fileFingerprint(source.path),
+        }))),
         options,
+        {
+          job: "H2M",
+          config: configForJournal(options, {
+            files: paths,
+            embeddingsDataset: options.embeddingsDataset ?? null,
+            idsDataset: options.idsDataset ?? null,
+            metric: options.metric ?? null,
+          }),
+        },
       );
       targets.push(summary);
       return {

@@ -9,14 +9,22 @@ import { indexAndLoad, preparePartitionAppend, prepareTarget, verifyCount } from
 import { loadUnits } from "../pipeline.ts";
 import { findDuplicateIds, withoutIds } from "../ids.ts";
 import type { Metric } from "../types.ts";
+import { Journal } from "../journal.ts";
+import type { LoadUnit } from "../pipeline.ts";
 import {
   checkTargetOptions,
+  configForJournal,
   type MigrationSummary,
+  planJournal,
+  strongCount,
   type TargetSummary,
   type ToMilvusOptions,
   withConnection,
 } from "./common.ts";
 import { type CollectionSelection, selectPartitions } from "./milvus1_select.ts";
+
+/** Rows before the run and rows loaded, per target partition. */
+type PartitionTotals = Map<string, { rowsBefore: number; rows: number }>;
 
 /** Options of {@linkcode milvusToMilvus}. */
 export interface MilvusToMilvusOptions extends Omit<ToMilvusOptions, "collection" | "partition"> {
@@ -131,58 +139,112 @@ export async function milvusToMilvus(options: MilvusToMilvusOptions): Promise<Mi
           metric: group.metric,
           hasIds: !options.newIds,
         };
-        const collectionLevel = await prepareTarget(conn, { ...spec, partition: null }, { dryRun: options.dryRun });
-        options.onLog?.(collectionLevel.reason);
-        if (collectionLevel.action === "skip") {
-          targets.push({
-            collection: name,
-            partition: "",
-            action: "skip",
-            reason: collectionLevel.reason,
-            units: group.items.map((i) => `${i.collection.name}/${i.partition.tag ?? "_default"}`),
-            rows: 0,
-            rowCount: null,
-            indexBuilt: null,
-            dim: spec.dim,
-            vectorType: spec.vectorType,
-            metric: collectionLevel.metric,
-          });
+        const units: (LoadUnit & { item: (typeof selected)[number]; partition: string })[] = group.items.map((item) => {
+          const source = sources.get(item)!;
+          return {
+            item,
+            partition: item.partition.tag ?? "_default",
+            name: `${item.collection.name}/${item.partition.tag ?? "_default"}`,
+            source: options.newIds ? withoutIds(source) : source,
+            fingerprint: JSON.stringify(
+              source.segments.map((g) => [g.segment.segmentId, g.rows, g.deletedRows, g.bytes, g.format]),
+            ),
+          };
+        });
+        const plan = await planJournal(
+          conn,
+          {
+            job: "M2M",
+            config: {
+              source: options.sourcePath,
+              mysql: options.mysql ? { ...options.mysql, password: undefined } : null,
+              newIds: options.newIds ?? false,
+              target: configForJournal({ ...options, collection: name }, {}),
+            },
+          },
+          { collection: name, partition: "", mode: options.mode },
+          units,
+          { ...options, collection: name },
+        );
+        const skipped = (reason: string, metric: Metric): TargetSummary => ({
+          collection: name,
+          partition: "",
+          action: "skip",
+          reason,
+          units: units.map((u) => u.name),
+          rows: 0,
+          rowCount: null,
+          indexBuilt: null,
+          dim: spec.dim,
+          vectorType: spec.vectorType,
+          metric,
+        });
+        if (plan.skipReason) {
+          targets.push(skipped(plan.skipReason, group.metric));
           continue;
         }
+        const collectionLevel = await prepareTarget(
+          conn,
+          { ...spec, mode: plan.resuming ? "append" : spec.mode, partition: null },
+          { dryRun: options.dryRun },
+        );
+        options.onLog?.(plan.resuming ? `Resuming the interrupted migration into "${name}"` : collectionLevel.reason);
+        if (collectionLevel.action === "skip") {
+          targets.push(skipped(collectionLevel.reason, collectionLevel.metric));
+          continue;
+        }
+        const journal = plan.dir
+          ? await Journal.open(plan.key, plan.configHash, "M2M", { dir: plan.dir, resume: plan.resuming })
+          : undefined;
         let lastSchema = collectionLevel.schema;
-        for (const item of group.items) {
-          const partitionName = item.partition.tag ?? "_default";
-          const unit = `${item.collection.name}/${partitionName}`;
-          const prepared = await preparePartitionAppend(conn, { ...spec, partition: partitionName }, {
+        let resumedRows = 0;
+        const firstTargets: PartitionTotals = new Map();
+        for (const unit of units) {
+          const prepared = await preparePartitionAppend(conn, { ...spec, partition: unit.partition }, {
             dryRun: options.dryRun,
             collectionExists: !options.dryRun || collectionLevel.action === "append",
           });
           lastSchema = prepared.schema;
-          const source = options.newIds ? withoutIds(sources.get(item)!) : sources.get(item)!;
           let rows = 0;
           let rowCount: number | null = null;
           if (!options.dryRun) {
-            rows = await loadUnits(conn, prepared, [{ name: unit, source }], options);
-            rowCount = await verifyCount(conn, prepared, rows);
-            options.onLog?.(`${unit} → ${name}/${partitionName}: ${rows} rows`);
+            if (journal && journal.data.rowsBefore[unit.name] === undefined) {
+              journal.data.rowsBefore[unit.name] = prepared.rowsBefore;
+              journal.save();
+            }
+            const rowsBefore = journal?.data.rowsBefore[unit.name] ?? prepared.rowsBefore;
+            const totals = firstTargets.get(unit.partition) ?? { rowsBefore, rows: 0 };
+            totals.rows += unit.source.info.rows;
+            firstTargets.set(unit.partition, totals);
+            const loaded = await loadUnits(conn, prepared, [unit], options, journal);
+            rows = loaded.rowsSent;
+            resumedRows += loaded.rowsSkipped + loaded.rowsUpserted;
+            if (loaded.rowsSkipped + loaded.rowsUpserted === 0 && resumedRows === 0) {
+              rowCount = await verifyCount(conn, { ...prepared, rowsBefore }, rows);
+            }
+            options.onLog?.(
+              `${unit.name} → ${name}/${unit.partition}: ${rows} rows` +
+                (loaded.rowsSkipped ? ` (${loaded.rowsSkipped} already there from the interrupted run)` : ""),
+            );
           }
           total += rows;
           targets.push({
             collection: name,
-            partition: partitionName,
+            partition: unit.partition,
             action: collectionLevel.action === "overwrite" ? "overwrite" : prepared.action,
             reason: prepared.reason,
-            units: [unit],
+            units: [unit.name],
             rows,
             rowCount,
             indexBuilt: null,
             dim: spec.dim,
             vectorType: spec.vectorType,
             metric: prepared.metric,
+            journal: journal?.path,
           });
         }
         if (!options.dryRun) {
-          const { indexBuilt } = await indexAndLoad(conn, {
+          const { indexBuilt, loaded } = await indexAndLoad(conn, {
             collection: name,
             vectorField: lastSchema.vectorField,
             vectorType: spec.vectorType,
@@ -192,6 +254,27 @@ export async function milvusToMilvus(options: MilvusToMilvusOptions): Promise<Mi
             options.onLog?.(`Built a ${indexBuilt} index (${collectionLevel.metric}) on "${name}"`);
             targets[targets.length - 1].indexBuilt = indexBuilt;
           }
+          if (resumedRows > 0) {
+            // Upserts leave deleted rows that statistics still count: check each partition with count(*).
+            if (!loaded) {
+              throw new MilvusdmError(
+                "TARGET_COUNT_MISMATCH",
+                `Cannot check the resumed load of "${name}": it has no index, so it cannot be loaded to count`,
+              );
+            }
+            for (const [partition, totals] of firstTargets) {
+              const count = await strongCount(conn, name, partition);
+              if (count !== totals.rowsBefore + totals.rows) {
+                throw new MilvusdmError(
+                  "TARGET_COUNT_MISMATCH",
+                  `"${name}/${partition}" holds ${count} rows after the resumed load, expected ` +
+                    `${totals.rowsBefore + totals.rows}`,
+                );
+              }
+              for (const t of targets) if (t.collection === name && t.partition === partition) t.rowCount = count;
+            }
+          }
+          journal?.done();
         }
       }
       return { job: "M2M", targets, rows: total, seconds: (performance.now() - started) / 1000 };

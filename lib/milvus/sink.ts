@@ -367,14 +367,20 @@ export class MilvusWriter {
     return this.#rowsAcknowledged;
   }
 
-  /** Queues a batch; resolves when another may be queued. Throws the first failure of any earlier batch. */
-  async write(batch: Batch): Promise<void> {
+  /**
+   * Queues a batch; resolves when another may be queued. Throws the first failure of any earlier batch.
+   * `upsert` sends it as an upsert (for rows that may already be in the target); `onAcknowledged` is called once
+   * the target has acknowledged it.
+   */
+  async write(batch: Batch, meta: { upsert?: boolean; onAcknowledged?: () => void } = {}): Promise<void> {
     this.#throwIfFailed();
     throwIfAborted(this.#options.signal);
     const framed = encodeInsertRequest(batch, this.#schema);
-    const p = this.#send(framed, batch).then(
+    const upsert = (meta.upsert ?? false) && this.#schema.idField !== null;
+    const p = this.#send(framed, batch, upsert ? "Upsert" : "Insert").then(
       () => {
         this.#pending.delete(p);
+        meta.onAcknowledged?.();
       },
       (error) => {
         this.#pending.delete(p);
@@ -396,13 +402,14 @@ export class MilvusWriter {
     if (this.#failure !== null) throw this.#failure;
   }
 
-  async #send(framed: Uint8Array<ArrayBuffer>, batch: Batch): Promise<void> {
+  async #send(framed: Uint8Array<ArrayBuffer>, batch: Batch, first: "Insert" | "Upsert"): Promise<void> {
     // A retry after an unknown outcome uses upsert when rows carry ids, so a batch the server did take is not
     // stored twice.
-    let method: "Insert" | "Upsert" = "Insert";
+    let method = first;
     for (let attempt = 1;; attempt++) {
       try {
-        const status = await this.#conn.transport.mutate(method, framed, this.#options.signal);
+        // No abort signal here: an interrupted run finishes the requests in flight, so the journal stays exact.
+        const status = await this.#conn.transport.mutate(method, framed);
         const counted = method === "Insert" ? status.insertCount : (status.upsertCount || status.insertCount);
         if (counted !== batch.rows) {
           throw new MilvusdmError(
@@ -414,10 +421,9 @@ export class MilvusWriter {
         this.#options.onAcknowledged?.(batch.rows);
         return;
       } catch (error) {
-        if (this.#options.signal?.aborted) throw new MilvusdmError("ABORTED", "The migration was interrupted");
         if (!(error instanceof CallError)) throw error;
         if (error.kind === "too_large" && batch.rows > 1) {
-          await this.#sendSplit(batch);
+          await this.#sendSplit(batch, method);
           return;
         }
         if (error.kind === "fatal" || error.kind === "too_large" || attempt >= this.#maxAttempts) {
@@ -435,7 +441,7 @@ export class MilvusWriter {
     }
   }
 
-  async #sendSplit(batch: Batch): Promise<void> {
+  async #sendSplit(batch: Batch, method: "Insert" | "Upsert"): Promise<void> {
     const half = Math.ceil(batch.rows / 2);
     const per = batch.vectors.length / batch.rows;
     for (const [start, end] of [[0, half], [half, batch.rows]]) {
@@ -446,7 +452,7 @@ export class MilvusWriter {
         rows: end - start,
       };
       this.#options.onRetry?.(`An insert of ${batch.rows} rows was over the server's size limit: sending halves`);
-      await this.#send(encodeInsertRequest(part, this.#schema), part);
+      await this.#send(encodeInsertRequest(part, this.#schema), part, method);
     }
   }
 }
