@@ -198,6 +198,9 @@ export async function milvusToMilvus(options: MilvusToMilvusOptions): Promise<Mi
           : undefined;
         let lastSchema = collectionLevel.schema;
         let resumedRows = 0;
+        // Progress over the whole collection, not per partition.
+        const collectionRows = units.reduce((n, u) => n + u.source.info.rows, 0);
+        let rowsBeforeUnit = 0;
         const firstTargets: PartitionTotals = new Map();
         for (const unit of units) {
           const prepared = await preparePartitionAppend(conn, { ...spec, partition: unit.partition }, {
@@ -216,7 +219,14 @@ export async function milvusToMilvus(options: MilvusToMilvusOptions): Promise<Mi
             const totals = firstTargets.get(unit.partition) ?? { rowsBefore, rows: 0 };
             totals.rows += unit.source.info.rows;
             firstTargets.set(unit.partition, totals);
-            const loaded = await loadUnits(conn, prepared, [unit], options, journal);
+            const offset = rowsBeforeUnit;
+            const loaded = await loadUnits(conn, prepared, [unit], {
+              ...options,
+              onProgress: options.onProgress
+                ? (p) => options.onProgress!({ ...p, rowsDone: offset + p.rowsDone, rowsTotal: collectionRows })
+                : undefined,
+            }, journal);
+            rowsBeforeUnit += unit.source.info.rows;
             rows = loaded.rowsSent;
             resumedRows += loaded.rowsSkipped + loaded.rowsUpserted;
             if (loaded.rowsSkipped + loaded.rowsUpserted === 0 && resumedRows === 0) {
