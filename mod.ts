@@ -39,3 +39,17 @@ export { type ErrorCode, EXIT_CODES, exitCodeFor, MilvusdmError } from "./lib/er
 export type { Batch, Metric, SourceInfo, VectorSource, VectorType } from "./lib/types.ts";
 export { parseTaskYaml, type TaskConfig, type TaskKind } from "./lib/config.ts";
 export { runTask, type TaskHooks, type TaskOverrides } from "./lib/tasks.ts";
+export { type ResolvedTask, resolveTask, runResolvedTask } from "./lib/tasks.ts";
+export { type PlanHooks, type PlanTarget, planTask, type PlanUnit, type TaskPlan } from "./lib/plan.ts";
+export {
+  DEFAULT_SAMPLE,
+  type VerifyDifference,
+  type VerifyOptions,
+  type VerifyReport,
+  type VerifyTarget,
+  verifyTask,
+} from "./lib/verify.ts";
+export { type Inspection, inspectPath, type InspectPathOptions, inspectTaskSources } from "./lib/inspect.ts";
+export { TEMPLATES } from "./lib/templates.ts";
+export { findSecrets, redact } from "./lib/config.ts";
+export { type JournalOptions, milvusdmHome } from "./lib/journal.ts";

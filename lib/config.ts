@@ -95,16 +95,46 @@ export function parseTaskYaml(
     throw new MilvusdmError("CONFIG_INVALID", `${kind}: expected a mapping of settings`);
   }
   const body = substituteEnv(raw, kind, env) as YamlMap;
-  const secrets: string[] = [];
-  for (const key of ["dest_password", "dest_token", "token", "password"]) {
-    if (typeof body[key] === "string" && body[key]) secrets.push(body[key] as string);
+  return { kind, body, warnings, secrets: findSecrets(body) };
+}
+
+/** Keys whose values are secrets, wherever they sit in the YAML (`dest_password`, `mysql_parameter.password`...). */
+const SECRET_KEY = /(password|passwd|token|secret|api_?key)$/i;
+
+/**
+ * The secret values of a task body: every string or number under a key named like a password or token, and the
+ * password of a `user:password@` in `dest_uri`.
+ */
+export function findSecrets(body: YamlMap): string[] {
+  const found = new Set<string>();
+  const walk = (value: unknown, key: string) => {
+    if (Array.isArray(value)) {
+      for (const v of value) walk(v, key);
+    } else if (value && typeof value === "object") {
+      for (const [k, v] of Object.entries(value)) walk(v, k);
+    } else if ((typeof value === "string" || typeof value === "number") && SECRET_KEY.test(key)) {
+      const text = String(value);
+      if (text) found.add(text);
+    }
+  };
+  walk(body, "");
+  const uri = body["dest_uri"];
+  if (typeof uri === "string") {
+    const m = /^[a-z]+:\/\/([^/@]*)@/i.exec(uri.trim());
+    if (m) {
+      const [user, password] = m[1].split(":");
+      if (password) {
+        found.add(password);
+        try {
+          found.add(decodeURIComponent(password));
+        } catch {
+          // not percent-encoded
+        }
+      }
+      if (user && password === undefined) found.add(user); // a bare token in the user part
+    }
   }
-  const mysql = body["mysql_parameter"];
-  if (mysql && typeof mysql === "object" && typeof (mysql as YamlMap)["password"] === "string") {
-    const p = (mysql as YamlMap)["password"] as string;
-    if (p) secrets.push(p);
-  }
-  return { kind, body, warnings, secrets };
+  return [...found];
 }
 
 /** Reads keys of one mapping with messages that name the key path. */
@@ -112,6 +142,7 @@ export class KeyReader {
   readonly path: string;
   readonly map: YamlMap;
   readonly #used = new Set<string>();
+  readonly #children: KeyReader[] = [];
 
   constructor(path: string, map: YamlMap) {
     this.path = path;
@@ -120,6 +151,14 @@ export class KeyReader {
 
   #fail(key: string, expected: string, got: unknown): never {
     throw new MilvusdmError("CONFIG_INVALID", `${this.path}.${key}: expected ${expected}, got ${describe(got)}`);
+  }
+
+  /** The error for a required key that is absent, with a hint when a misspelt key is close to it. */
+  missing(key: string, expected: string): MilvusdmError {
+    const near = Object.keys(this.map).find((k) => k !== key && !this.#used.has(k) && editDistance(k, key) <= 2);
+    return new MilvusdmError("CONFIG_INVALID", `${this.path}.${key}: is missing (expected ${expected})`, {
+      hint: near ? `The file has "${near}": did you mean "${key}"?` : undefined,
+    });
   }
 
   /** Marks keys as known without reading them (e.g. `milvus_version`). */
@@ -146,9 +185,7 @@ export class KeyReader {
   /** A required string. */
   requiredString(key: string, what = "a value"): string {
     const v = this.string(key);
-    if (v === undefined) {
-      throw new MilvusdmError("CONFIG_INVALID", `${this.path}.${key}: is missing (expected ${what})`);
-    }
+    if (v === undefined) throw this.missing(key, what);
     return v;
   }
 
@@ -178,22 +215,31 @@ export class KeyReader {
   }
 
   /** An optional list of strings (a single string counts as a list of one). */
-  stringList(key: string): string[] | undefined {
+  stringList(key: string, what = "a list of paths", item = "a path"): string[] | undefined {
     this.#used.add(key);
     const v = this.map[key];
     if (v === undefined || v === null || v === "") return undefined;
     if (typeof v === "string") return [v];
-    if (!Array.isArray(v) || v.some((x) => typeof x !== "string" || !x)) this.#fail(key, "a list of paths", v);
+    if (!Array.isArray(v)) this.#fail(key, what, v);
+    const bad = v.findIndex((x) => typeof x !== "string" || !x);
+    if (bad >= 0) {
+      throw new MilvusdmError(
+        "CONFIG_INVALID",
+        `${this.path}.${key}[${bad}]: expected ${item}, got ${describe(v[bad])}`,
+      );
+    }
     return v as string[];
   }
 
-  /** An optional nested mapping. */
+  /** An optional nested mapping, whose unknown keys are reported with this reader's. */
   mapping(key: string): KeyReader | undefined {
     this.#used.add(key);
     const v = this.map[key];
     if (v === undefined || v === null || v === "") return undefined;
     if (typeof v !== "object" || Array.isArray(v)) this.#fail(key, "a mapping", v);
-    return new KeyReader(`${this.path}.${key}`, v as YamlMap);
+    const child = new KeyReader(`${this.path}.${key}`, v as YamlMap);
+    this.#children.push(child);
+    return child;
   }
 
   /** The raw value (marked as known). */
@@ -202,10 +248,29 @@ export class KeyReader {
     return this.map[key];
   }
 
-  /** Warnings for keys never read. */
+  /** Warnings for keys never read, here and in the nested mappings read, with a suggestion for a likely typo. */
   unknownKeys(): string[] {
-    return Object.keys(this.map).filter((k) => !this.#used.has(k)).map((k) => `${this.path}.${k}: unknown key ignored`);
+    const known = [...this.#used];
+    const own = Object.keys(this.map).filter((k) => !this.#used.has(k)).map((k) => {
+      const near = known.find((u) => editDistance(u, k) <= 2);
+      return `${this.path}.${k}: unknown key ignored${near ? ` (did you mean "${near}"?)` : ""}`;
+    });
+    return [...own, ...this.#children.flatMap((c) => c.unknownKeys())];
   }
+}
+
+/** Levenshtein distance, for "did you mean" hints on short key names. */
+function editDistance(a: string, b: string): number {
+  if (Math.abs(a.length - b.length) > 2) return 3;
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) {
+      cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    prev = cur;
+  }
+  return prev[b.length];
 }
 
 function describe(v: unknown): string {
@@ -213,6 +278,7 @@ function describe(v: unknown): string {
   if (typeof v === "string") return JSON.stringify(v);
   if (Array.isArray(v)) return "a list";
   if (typeof v === "object") return "a mapping";
+  if (typeof v === "boolean") return `${v} (a boolean)`;
   return String(v);
 }
 
@@ -240,10 +306,19 @@ export interface DestinationConfig {
   inFlight?: number;
 }
 
-/** Reads `dest_*`, `mode`, `collection_parameter` and the tuning keys. */
-export function readDestination(r: KeyReader): DestinationConfig {
+/** Values given beside the YAML that replace its keys (command-line flags). */
+export interface DestinationOverrides {
+  /** Replaces `dest_uri` (and with it `dest_host`/`dest_port`). */
+  destUri?: string;
+  /** Replaces `mode`. */
+  mode?: Mode;
+}
+
+/** Reads `dest_*`, `mode`, `collection_parameter` and the tuning keys; `overrides` win over the YAML. */
+export function readDestination(r: KeyReader, overrides: DestinationOverrides = {}): DestinationConfig {
   r.ignore("milvus_version", "milvus-version");
-  const uri = r.string("dest_uri");
+  const yamlUri = r.string("dest_uri");
+  const uri = overrides.destUri || yamlUri;
   const host = r.string("dest_host");
   const port = r.port("dest_port");
   const target: MilvusTarget = {
@@ -258,16 +333,21 @@ export function readDestination(r: KeyReader): DestinationConfig {
     caCertPath: r.string("dest_ca_cert"),
   };
   if (!uri && !host) {
-    throw new MilvusdmError("CONFIG_INVALID", `${r.path}.dest_host: is missing (expected the Milvus server's host)`, {
+    const error = r.missing("dest_host", "the Milvus server's host, or dest_uri");
+    throw error.hint ? error : new MilvusdmError("CONFIG_INVALID", error.message, {
       hint: "Set dest_host and dest_port, or dest_uri",
     });
   }
   if ((target.user && !target.password) || (!target.user && target.password)) {
-    throw new MilvusdmError("CONFIG_INVALID", `${r.path}: dest_user and dest_password go together`);
+    throw new MilvusdmError(
+      "CONFIG_INVALID",
+      `${r.path}.${target.user ? "dest_password" : "dest_user"}: is missing (dest_user and dest_password go together)`,
+    );
   }
-  const modeRaw = r.string("mode");
+  const yamlMode = r.string("mode");
+  const modeRaw = overrides.mode ?? yamlMode;
   if (modeRaw === undefined) {
-    throw new MilvusdmError("CONFIG_INVALID", `${r.path}.mode: is missing (expected one of skip, append, overwrite)`);
+    throw r.missing("mode", "one of skip, append, overwrite");
   }
   const mode = modeRaw.toLowerCase() as Mode;
   if (!MODES.includes(mode)) {
@@ -319,11 +399,36 @@ export function readDestination(r: KeyReader): DestinationConfig {
   };
 }
 
-/** Redacts every secret from a text. */
+/**
+ * Redacts every secret from a text: as written, JSON-escaped and percent-encoded (the forms a secret takes in JSON
+ * events and URLs).
+ *
+ * @example
+ * ```ts
+ * redact('connect as root:s3cret failed', ["s3cret"]); // "connect as root:*** failed"
+ * ```
+ */
 export function redact(text: string, secrets: readonly string[]): string {
-  let out = text;
+  const forms = new Set<string>();
   for (const s of secrets) {
-    if (s.length >= 1) out = out.split(s).join("***");
+    if (!s) continue;
+    forms.add(s);
+    forms.add(JSON.stringify(s).slice(1, -1));
+    forms.add(encodeURIComponent(s));
+  }
+  let out = text;
+  for (const form of [...forms].sort((a, b) => b.length - a.length)) {
+    if (!form) continue;
+    if (form.length >= SHORT_SECRET) {
+      out = out.split(form).join("***");
+    } else {
+      // A short secret is redacted where it stands alone, not inside every word that contains it.
+      const escaped = form.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+      out = out.replace(new RegExp(`(?<![A-Za-z0-9])${escaped}(?![A-Za-z0-9])`, "g"), "***");
+    }
   }
   return out;
 }
+
+/** Secrets shorter than this are redacted only where they stand alone (`"x"`, not the x in "expected"). */
+const SHORT_SECRET = 8;

@@ -99,31 +99,32 @@ export async function loadUnits(
   let rowsDone = 0;
   let rowsSkipped = 0;
   let rowsUpserted = 0;
-  let current = { name: "", done: 0, rows: 0 };
+  // Progress is counted to the unit a batch came from, even when it is acknowledged after the next unit began.
+  const emit = (owner: { name: string; done: number; rows: number }, rows: number) => {
+    rowsDone += rows;
+    owner.done += rows;
+    options.onProgress?.({
+      unit: owner.name,
+      unitRowsDone: Math.min(owner.done, owner.rows),
+      unitRows: owner.rows,
+      rowsDone: rowsDone + rowsSkipped,
+      rowsTotal,
+      bytesDone: (rowsDone + rowsSkipped) * rowBytes,
+      elapsedSeconds: (performance.now() - started) / 1000,
+    });
+  };
   const writer = new MilvusWriter(conn, prepared.schema, {
     inFlight: options.inFlight ?? DEFAULT_IN_FLIGHT,
     signal: options.signal,
     onRetry: options.onWarning,
-    onAcknowledged(rows) {
-      rowsDone += rows;
-      current.done += rows;
-      options.onProgress?.({
-        unit: current.name,
-        unitRowsDone: Math.min(current.done, current.rows),
-        unitRows: current.rows,
-        rowsDone: rowsDone + rowsSkipped,
-        rowsTotal,
-        bytesDone: (rowsDone + rowsSkipped) * rowBytes,
-        elapsedSeconds: (performance.now() - started) / 1000,
-      });
-    },
   });
   let warnedNoIds = false;
+  await conn.releaseControl();
   try {
     for (const unit of units) {
       throwIfAborted(options.signal);
       const rows = unit.source.info.rows;
-      current = { name: unit.name, done: 0, rows };
+      const current = { name: unit.name, done: 0, rows };
       const tracker = journal
         ? new UnitTracker(journal, journal.unit(unit.name, rows, unit.fingerprint ?? `${rows}`))
         : null;
@@ -156,10 +157,14 @@ export async function loadUnits(
             rowsUpserted += part.rows;
           }
           const partStart = at;
-          tracker?.sending(partStart, partStart + part.rows);
+          const partRows = part.rows;
+          tracker?.sending(partStart, partStart + partRows);
           await writer.write(part, {
             upsert,
-            onAcknowledged: tracker ? () => tracker.acknowledged(partStart) : undefined,
+            onAcknowledged: () => {
+              tracker?.acknowledged(partStart);
+              emit(current, partRows);
+            },
           });
           at += part.rows;
           batch = cut === batch.rows ? { ...batch, rows: 0 } : sliceBatch(batch, cut, batch.rows);

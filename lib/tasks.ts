@@ -1,9 +1,11 @@
 /**
- * Turning a parsed YAML task into a job call. The CLI and library users who keep YAML files share this.
+ * Turning a parsed YAML task into a job call. The CLI and library users who keep YAML files share this:
+ * {@linkcode resolveTask} reads and checks every key (flags given beside the YAML win), {@linkcode runTask} runs the
+ * job.
  *
  * @module
  */
-import { KeyReader, readDestination, type TaskConfig } from "./config.ts";
+import { KeyReader, readDestination, type TaskConfig, type TaskKind } from "./config.ts";
 import { MilvusdmError } from "./errors.ts";
 import type { MigrationSummary } from "./jobs/common.ts";
 import { hdf5ToMilvus, type Hdf5ToMilvusOptions } from "./jobs/h2m.ts";
@@ -17,92 +19,119 @@ import { type ExportSummary, milvusToHdf5, type MilvusToHdf5Options } from "./jo
 
 /** Settings given beside the YAML (command-line flags win over YAML keys). */
 export interface TaskOverrides {
+  /** `--mode`: replaces `mode`. */
   mode?: Mode;
+  /** `--batch-bytes`: replaces `batch_bytes`. */
   batchBytes?: number;
+  /** `--in-flight`: replaces `in_flight`. */
   inFlight?: number;
+  /** `--dest-uri`: replaces `dest_uri`/`dest_host`/`dest_port`. */
   destUri?: string;
+  /** Plan only: read the source headers and the target's state, write nothing (`*ToMilvus` jobs). */
   dryRun?: boolean;
+  /** `--allow-lossy` (F2M): replaces `allow_lossy`. */
+  allowLossy?: boolean;
+  /** `--resume` (`*ToMilvus` jobs): continue an interrupted run of the same migration. */
+  resume?: boolean;
 }
 
 /** Callbacks and the abort signal of a run. */
 export interface TaskHooks extends Pick<LoadOptions, "onProgress" | "onWarning" | "signal"> {
+  /** Informational messages (what was decided, and why). */
   onLog?: (message: string) => void;
 }
 
+/** A task whose keys have all been read and checked: the job to call and its options. */
+export type ResolvedTask =
+  | { kind: "H2M"; options: Hdf5ToMilvusOptions; warnings: string[] }
+  | { kind: "F2M"; options: FaissToMilvusOptions; warnings: string[] }
+  | { kind: "M2M"; options: MilvusToMilvusOptions; warnings: string[] }
+  | { kind: "M2H"; options: MilvusToHdf5Options; warnings: string[] };
+
 /** The H2M options a YAML body describes. */
 export function h2mOptionsFromYaml(body: KeyReader, overrides: TaskOverrides = {}): Hdf5ToMilvusOptions {
-  const dest = readDestination(body);
+  const dest = readDestination(body, overrides);
   const files = body.stringList("data_path");
   const dataDir = body.string("data_dir");
-  if (!dest.collection) {
-    throw new MilvusdmError("CONFIG_INVALID", `${body.path}.dest_collection_name: is missing (expected a name)`);
-  }
+  if (!dest.collection) throw body.missing("dest_collection_name", "a collection name");
   return {
     files,
     dataDir,
     embeddingsDataset: body.string("embeddings_dataset"),
     idsDataset: body.string("ids_dataset"),
-    target: overrides.destUri ? { ...dest.target, uri: overrides.destUri } : dest.target,
+    target: dest.target,
     collection: dest.collection,
     partition: dest.partition,
-    mode: overrides.mode ?? dest.mode,
+    mode: dest.mode,
     dimension: dest.dimension,
     metric: dest.metric,
     index: dest.index,
     batchBytes: overrides.batchBytes ?? dest.batchBytes,
     inFlight: overrides.inFlight ?? dest.inFlight,
     dryRun: overrides.dryRun,
+    resume: overrides.resume,
   };
 }
 
 /** The F2M options a YAML body describes. */
 export function f2mOptionsFromYaml(body: KeyReader, overrides: TaskOverrides = {}): FaissToMilvusOptions {
-  const dest = readDestination(body);
-  if (!dest.collection) {
-    throw new MilvusdmError("CONFIG_INVALID", `${body.path}.dest_collection_name: is missing (expected a name)`);
-  }
+  const dest = readDestination(body, overrides);
+  const file = body.requiredString("data_path", "the Faiss index file");
+  const allowLossy = body.boolean("allow_lossy");
+  if (!dest.collection) throw body.missing("dest_collection_name", "a collection name");
   return {
-    file: body.requiredString("data_path", "the Faiss index file"),
-    allowLossy: body.boolean("allow_lossy"),
-    target: overrides.destUri ? { ...dest.target, uri: overrides.destUri } : dest.target,
+    file,
+    allowLossy: overrides.allowLossy || allowLossy,
+    target: dest.target,
     collection: dest.collection,
     partition: dest.partition,
-    mode: overrides.mode ?? dest.mode,
+    mode: dest.mode,
     dimension: dest.dimension,
     metric: dest.metric,
     index: dest.index,
     batchBytes: overrides.batchBytes ?? dest.batchBytes,
     inFlight: overrides.inFlight ?? dest.inFlight,
     dryRun: overrides.dryRun,
+    resume: overrides.resume,
   };
 }
+
+const MYSQL_KEYS = ["host", "port", "user", "password", "database"];
 
 /** Reads `mysql_parameter` (empty or absent → SQLite metadata). */
 function readMysql(body: KeyReader): MysqlParameters | null {
   const m = body.mapping("mysql_parameter");
-  if (!m || Object.values(m.map).every((v) => v === null || v === undefined || v === "")) return null;
-  const params = {
+  if (!m) return null;
+  if (MYSQL_KEYS.every((k) => !m.has(k))) {
+    m.ignore(...MYSQL_KEYS);
+    return null;
+  }
+  return {
     host: m.requiredString("host", "the MySQL host"),
     port: m.port("port") ?? 3306,
     user: m.requiredString("user", "the MySQL user"),
     password: m.string("password") ?? "",
     database: m.requiredString("database", "the database named in the server's meta_uri"),
   };
-  return params;
 }
 
 /** Reads `source_collection`: `{ name: [tags] | null }`, `'*'`, or a list of names. */
 function readSelection(body: KeyReader): CollectionSelection {
   const raw = body.raw("source_collection");
   const path = `${body.path}.source_collection`;
+  if (raw === undefined || raw === null || raw === "") {
+    throw body.missing("source_collection", "a mapping of collection names to partition lists, or '*'");
+  }
   if (raw === "*") return "*";
   if (Array.isArray(raw) && raw.every((x) => typeof x === "string")) {
     return Object.fromEntries((raw as string[]).map((n) => [n, null]));
   }
-  if (!raw || typeof raw !== "object" || Array.isArray(raw)) {
+  if (typeof raw !== "object" || Array.isArray(raw)) {
     throw new MilvusdmError(
       "CONFIG_INVALID",
-      `${path}: expected a mapping of collection names to partition lists (or null for all), or '*'`,
+      `${path}: expected a mapping of collection names to partition lists (or nothing for all), or '*', got ${
+        typeof raw === "string" ? JSON.stringify(raw) : Array.isArray(raw) ? "a list" : String(raw)
+      }`,
     );
   }
   const out: Record<string, string[] | null> = {};
@@ -112,7 +141,12 @@ function readSelection(body: KeyReader): CollectionSelection {
     else if (Array.isArray(tags) && tags.every((t) => typeof t === "string" || t === null)) {
       out[name] = (tags as (string | null)[]).map((t) => t ?? "_default");
     } else {
-      throw new MilvusdmError("CONFIG_INVALID", `${path}.${name}: expected a list of partition tags or null`);
+      throw new MilvusdmError(
+        "CONFIG_INVALID",
+        `${path}.${name}: expected a list of partition tags, or nothing for every partition, got ${
+          Array.isArray(tags) ? "a list with a non-text entry" : typeof tags === "object" ? "a mapping" : String(tags)
+        }`,
+      );
     }
   }
   return out;
@@ -120,19 +154,32 @@ function readSelection(body: KeyReader): CollectionSelection {
 
 /** The M2M options a YAML body describes. */
 export function m2mOptionsFromYaml(body: KeyReader, overrides: TaskOverrides = {}): MilvusToMilvusOptions {
-  const dest = readDestination(body);
+  const sourcePath = body.requiredString("source_milvus_path", "the stopped Milvus 1.x server's storage path");
+  const mysql = readMysql(body);
+  const collections = readSelection(body);
+  const exclude = body.stringList("exclude_collections", "a list of collection names", "a collection name");
+  const dest = readDestination(body, overrides);
+  if (dest.partition) {
+    throw new MilvusdmError(
+      "CONFIG_INVALID",
+      `${body.path}.dest_partition_name: M2M keeps the source's partitions; got ${JSON.stringify(dest.partition)}`,
+      { hint: "Remove dest_partition_name; partitions are recreated with their source tags" },
+    );
+  }
   return {
-    sourcePath: body.requiredString("source_milvus_path", "the stopped Milvus 1.x server's storage path"),
-    mysql: readMysql(body),
-    collections: readSelection(body),
-    exclude: body.stringList("exclude_collections"),
+    sourcePath,
+    mysql,
+    collections,
+    exclude,
     targetCollection: dest.collection,
-    target: overrides.destUri ? { ...dest.target, uri: overrides.destUri } : dest.target,
-    mode: overrides.mode ?? dest.mode,
+    newIds: body.boolean("new_ids"),
+    target: dest.target,
+    mode: dest.mode,
     index: dest.index,
     batchBytes: overrides.batchBytes ?? dest.batchBytes,
     inFlight: overrides.inFlight ?? dest.inFlight,
     dryRun: overrides.dryRun,
+    resume: overrides.resume,
   };
 }
 
@@ -143,42 +190,92 @@ export function m2hOptionsFromYaml(body: KeyReader, overrides: TaskOverrides = {
     sourcePath: body.requiredString("source_milvus_path", "the stopped Milvus 1.x server's storage path"),
     mysql: readMysql(body),
     collections: readSelection(body),
-    exclude: body.stringList("exclude_collections"),
+    exclude: body.stringList("exclude_collections", "a list of collection names", "a collection name"),
     dataDir: body.requiredString("data_dir", "the folder to write HDF5 files to"),
-    batchBytes: overrides.batchBytes ?? body.integer("batch_bytes", 1024, 48 * 1024 * 1024),
+    batchBytes: overrides.batchBytes ??
+      body.integer("batch_bytes", 1024, 48 * 1024 * 1024, "a byte count from 1024 to 50331648"),
   };
 }
 
-/** Runs a parsed task. Unknown keys are reported through `onWarning` before anything starts. */
+/** Flags that mean nothing to a job, as warnings. */
+function unusedOverrides(kind: TaskKind, overrides: TaskOverrides): string[] {
+  const unused: string[] = [];
+  if (kind === "M2H") {
+    if (overrides.mode) unused.push("--mode");
+    if (overrides.destUri) unused.push("--dest-uri");
+    if (overrides.inFlight) unused.push("--in-flight");
+    if (overrides.resume) unused.push("--resume");
+  }
+  if (kind !== "F2M" && overrides.allowLossy) unused.push("--allow-lossy");
+  return unused.map((flag) => `${flag} does not apply to ${kind} and is ignored`);
+}
+
+/**
+ * Reads and checks every key of a parsed task (flags in `overrides` win over YAML keys). The warnings name unknown
+ * keys (with a suggestion for a likely typo) and flags that do not apply.
+ *
+ * @example
+ * ```ts
+ * const task = resolveTask(parseTaskYaml(await Deno.readTextFile("H2M.yaml")), { mode: "overwrite" });
+ * if (task.kind === "H2M") console.log(task.options.collection);
+ * ```
+ */
+export function resolveTask(config: TaskConfig, overrides: TaskOverrides = {}): ResolvedTask {
+  const body = new KeyReader(config.kind, config.body);
+  const warnings = [...config.warnings, ...unusedOverrides(config.kind, overrides)];
+  switch (config.kind) {
+    case "H2M": {
+      const options = h2mOptionsFromYaml(body, overrides);
+      return { kind: "H2M", options, warnings: [...warnings, ...body.unknownKeys()] };
+    }
+    case "F2M": {
+      const options = f2mOptionsFromYaml(body, overrides);
+      return { kind: "F2M", options, warnings: [...warnings, ...body.unknownKeys()] };
+    }
+    case "M2M": {
+      const options = m2mOptionsFromYaml(body, overrides);
+      return { kind: "M2M", options, warnings: [...warnings, ...body.unknownKeys()] };
+    }
+    case "M2H": {
+      const options = m2hOptionsFromYaml(body, overrides);
+      return { kind: "M2H", options, warnings: [...warnings, ...body.unknownKeys()] };
+    }
+    default:
+      throw new MilvusdmError("CONFIG_INVALID", `${config.kind} is not available in this version of milvusdm`);
+  }
+}
+
+/** Runs a resolved task with the given hooks. */
+export async function runResolvedTask(
+  task: ResolvedTask,
+  hooks: TaskHooks = {},
+): Promise<MigrationSummary | ExportSummary> {
+  switch (task.kind) {
+    case "H2M":
+      return await hdf5ToMilvus({ ...task.options, ...hooks });
+    case "F2M":
+      return await faissToMilvus({ ...task.options, ...hooks });
+    case "M2M":
+      return await milvusToMilvus({ ...task.options, ...hooks });
+    case "M2H":
+      return await milvusToHdf5({ ...task.options, ...hooks });
+  }
+}
+
+/**
+ * Runs a parsed task. Unknown keys are reported through `onWarning` before anything starts.
+ *
+ * @example
+ * ```ts
+ * const summary = await runTask(parseTaskYaml(await Deno.readTextFile("H2M.yaml")), {}, { onWarning: console.warn });
+ * ```
+ */
 export async function runTask(
   config: TaskConfig,
   overrides: TaskOverrides = {},
   hooks: TaskHooks = {},
 ): Promise<MigrationSummary | ExportSummary> {
-  const body = new KeyReader(config.kind, config.body);
-  for (const w of config.warnings) hooks.onWarning?.(w);
-  switch (config.kind) {
-    case "H2M": {
-      const options = h2mOptionsFromYaml(body, overrides);
-      for (const w of body.unknownKeys()) hooks.onWarning?.(w);
-      return await hdf5ToMilvus({ ...options, ...hooks });
-    }
-    case "F2M": {
-      const options = f2mOptionsFromYaml(body, overrides);
-      for (const w of body.unknownKeys()) hooks.onWarning?.(w);
-      return await faissToMilvus({ ...options, ...hooks });
-    }
-    case "M2M": {
-      const options = m2mOptionsFromYaml(body, overrides);
-      for (const w of body.unknownKeys()) hooks.onWarning?.(w);
-      return await milvusToMilvus({ ...options, ...hooks });
-    }
-    case "M2H": {
-      const options = m2hOptionsFromYaml(body, overrides);
-      for (const w of body.unknownKeys()) hooks.onWarning?.(w);
-      return await milvusToHdf5({ ...options, ...hooks });
-    }
-    default:
-      throw new MilvusdmError("CONFIG_INVALID", `${config.kind} is not available in this version of milvusdm yet`);
-  }
+  const task = resolveTask(config, overrides);
+  for (const w of task.warnings) hooks.onWarning?.(w);
+  return await runResolvedTask(task, hooks);
 }

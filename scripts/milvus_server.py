@@ -41,6 +41,33 @@ def main() -> int:
             return None
 
     config.try_bind_port = try_bind_port
+
+    # The embedded etcd listens on its defaults (clients 2379, peers 2380) unless given a config file, whatever
+    # the client port in the endpoints: write one so that every port is ours and two servers can coexist.
+    etcd_conf = os.path.join(os.path.abspath(args.data), "embed-etcd.yaml")
+    peer = args.etcd_port + 1
+    original_write_config = config.write_config
+
+    def write_config():
+        original_write_config()
+        os.makedirs(os.path.dirname(etcd_conf), exist_ok=True)
+        with open(etcd_conf, "w", encoding="utf-8") as f:
+            f.write(
+                "name: milvusdm-etcd\n"
+                f"listen-client-urls: http://127.0.0.1:{args.etcd_port}\n"
+                f"advertise-client-urls: http://127.0.0.1:{args.etcd_port}\n"
+                f"listen-peer-urls: http://127.0.0.1:{peer}\n"
+                f"initial-advertise-peer-urls: http://127.0.0.1:{peer}\n"
+                f"initial-cluster: milvusdm-etcd=http://127.0.0.1:{peer}\n"
+            )
+        path = os.path.join(config.base_data_dir, "configs", "milvus.yaml")
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+        text = text.replace("\netcd:\n", f"\netcd:\n  config:\n    path: {etcd_conf}\n", 1)
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text)
+
+    config.write_config = write_config
     server = MilvusServer(config, wait_for_started=False)
     server.set_base_dir(os.path.abspath(args.data))
     b = args.port_base

@@ -270,6 +270,9 @@ export async function dropIfExists(client: MilvusClient, collection: string): Pr
   await client.dropCollection({ collection_name: collection }).catch(() => {});
 }
 
+/** Journals and logs of CLI runs made by tests: `MILVUSDM_PATH` if set (scripts/test sets it), else a temp dir. */
+export const TEST_HOME = Deno.env.get("MILVUSDM_PATH") ?? Deno.makeTempDirSync({ prefix: "milvusdm_home_" });
+
 /** Runs the CLI as a user would; returns its exit code and output. */
 export async function runCli(
   args: string[],
@@ -278,7 +281,7 @@ export async function runCli(
   const deno = Deno.execPath();
   const out = await new Deno.Command(deno, {
     args: ["run", "-A", `${PROJECT_ROOT}/cli/main.ts`, ...args],
-    env: { NO_COLOR: "1", ...(options.env ?? {}) },
+    env: { NO_COLOR: "1", MILVUSDM_PATH: TEST_HOME, ...(options.env ?? {}) },
     cwd: options.cwd,
     stdout: "piped",
     stderr: "piped",

@@ -1,13 +1,23 @@
 /**
- * Runs one migration with `resume: true` from a JSON description, for the kill tests:
- * `deno run -A tests/kill_runner.ts SPEC.json`. Exits 0 when the migration completed.
+ * Runs one migration with `resume: true` (unless `--no-resume`) from a JSON description, for the kill and restart
+ * tests: `deno run -A tests/kill_runner.ts SPEC.json`. Prints one line per acknowledged batch (rows done) so the
+ * test can pick its kill point; exits 0 when the migration completed, else prints `error [CODE]: message`.
  */
-import { faissToMilvus, hdf5ToMilvus, milvusToMilvus } from "../mod.ts";
+import { exitCodeFor, faissToMilvus, hdf5ToMilvus, MilvusdmError, milvusToMilvus } from "../mod.ts";
 
 const spec = JSON.parse(await Deno.readTextFile(Deno.args[0]));
-// One line per acknowledged batch, for the test to pick its kill point.
-const options = { ...spec.options, resume: true, onProgress: (p: { rowsDone: number }) => console.log(p.rowsDone) };
-if (spec.job === "H2M") await hdf5ToMilvus(options);
-else if (spec.job === "F2M") await faissToMilvus(options);
-else if (spec.job === "M2M") await milvusToMilvus(options);
-else throw new Error(`unknown job ${spec.job}`);
+const options = {
+  ...spec.options,
+  resume: !Deno.args.includes("--no-resume"),
+  onProgress: (p: { rowsDone: number }) => console.log(p.rowsDone),
+};
+try {
+  if (spec.job === "H2M") await hdf5ToMilvus(options);
+  else if (spec.job === "F2M") await faissToMilvus(options);
+  else if (spec.job === "M2M") await milvusToMilvus(options);
+  else throw new Error(`unknown job ${spec.job}`);
+} catch (error) {
+  const code = error instanceof MilvusdmError ? error.code : "INTERNAL";
+  console.error(`error [${code}]: ${(error as Error).message}`);
+  Deno.exit(exitCodeFor(error));
+}

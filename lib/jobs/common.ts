@@ -5,7 +5,7 @@
  * @module
  */
 import { MilvusdmError } from "../errors.ts";
-import { checkStatus, connectMilvus, type MilvusConnection, type MilvusTarget } from "../milvus/connection.ts";
+import { connectMilvus, type MilvusConnection, type MilvusTarget } from "../milvus/connection.ts";
 import {
   finishTarget,
   indexAndLoad,
@@ -15,6 +15,7 @@ import {
   type PreparedTarget,
   prepareTarget,
   serverMetric,
+  strongCount,
 } from "../milvus/sink.ts";
 import { type LoadOptions, type LoadUnit, loadUnits } from "../pipeline.ts";
 import { hashOf, Journal, type JournalOptions, milvusdmHome } from "../journal.ts";
@@ -163,18 +164,6 @@ export function configForJournal(options: ToMilvusOptions, extra: Record<string,
   };
 }
 
-/** Exact row count (`count(*)`, Strong) of a loaded collection or partition; null when it is not loaded. */
-export async function strongCount(conn: MilvusConnection, collection: string, partition: string): Promise<number> {
-  const res = await conn.client.query({
-    collection_name: collection,
-    output_fields: ["count(*)"],
-    consistency_level: "Strong" as never,
-    partition_names: partition ? [partition] : undefined,
-  });
-  checkStatus(res.status, `count the rows of "${collection}"`);
-  return Number(res.data[0]?.["count(*)"] ?? 0);
-}
-
 /** What the journal says about a migration about to run. */
 export interface JournalPlan {
   /** The journal folder, or null when journals are off (or on a dry run). */
@@ -200,7 +189,7 @@ export async function planJournal(
   options: ToMilvusOptions,
 ): Promise<JournalPlan> {
   const log = options.onLog ?? (() => {});
-  const dir = options.dryRun ? null : journalDirOf(options);
+  const dir = journalDirOf(options);
   const key = await hashOf({
     job: identity.job,
     address: conn.address,
@@ -219,8 +208,8 @@ export async function planJournal(
         : "Nothing to resume: no interrupted run of this migration was found; starting from the beginning",
     );
   }
-  if (prior && !resuming && !options.dryRun) {
-    if (prior.state === "running" && spec.mode !== "overwrite") {
+  if (prior && !resuming) {
+    if (prior.state === "running" && spec.mode !== "overwrite" && !options.dryRun) {
       throw new MilvusdmError(
         "CONFIG_INVALID",
         `An interrupted run of this migration (started ${prior.createdAt}) left "${spec.collection}" partly loaded`,
@@ -296,7 +285,7 @@ export async function loadTarget(
   if (prepared.action === "skip" || options.dryRun) return base(prepared, prepared.action, prepared.reason);
   let journal: Journal | undefined;
   const target = `${spec.collection}/${prepared.schema.partition}`;
-  if (dir) {
+  if (dir && !options.dryRun) {
     journal = await Journal.open(key, plan.configHash, identity.job, { dir, resume: resuming });
     if (journal.data.rowsBefore[target] === undefined) journal.data.rowsBefore[target] = prepared.rowsBefore;
     journal.save();
@@ -306,6 +295,7 @@ export async function loadTarget(
   if (loaded.rowsSkipped > 0) log(`Resumed: ${loaded.rowsSkipped} rows were already in the target and were skipped`);
   if (loaded.rowsUpserted > 0) log(`Resumed: ${loaded.rowsUpserted} rows that may have been stored were upserted`);
   const totalRows = units.reduce((n, u) => n + u.source.info.rows, 0);
+  log(`All rows sent: flushing, checking the row count, building the index and loading "${spec.collection}"`);
   let rowCount: number;
   let indexBuilt: string | null;
   if (loaded.rowsUpserted > 0 || loaded.rowsSkipped > 0) {
@@ -338,7 +328,7 @@ export async function loadTarget(
     indexBuilt = finished.indexBuilt;
   }
   journal?.done();
-  if (indexBuilt) log(`Built a ${indexBuilt} index (${prepared.metric}) on "${spec.collection}"`);
+  if (indexBuilt) log(`Built the ${indexBuilt} index (${prepared.metric}) on "${spec.collection}"`);
   return {
     ...base(prepared, resuming ? "append" : prepared.action, prepared.reason),
     rows: loaded.rowsSent,

@@ -5,7 +5,7 @@
  */
 import { MilvusdmError } from "../errors.ts";
 import { type Milvus1Source, type MysqlParameters, openMilvus1, partitionSource } from "../milvus1/mod.ts";
-import { indexAndLoad, preparePartitionAppend, prepareTarget, verifyCount } from "../milvus/sink.ts";
+import { indexAndLoad, preparePartitionAppend, prepareTarget, strongCount, verifyCount } from "../milvus/sink.ts";
 import { loadUnits } from "../pipeline.ts";
 import { findDuplicateIds, withoutIds } from "../ids.ts";
 import type { Metric } from "../types.ts";
@@ -16,7 +16,6 @@ import {
   configForJournal,
   type MigrationSummary,
   planJournal,
-  strongCount,
   type TargetSummary,
   type ToMilvusOptions,
   withConnection,
@@ -193,7 +192,7 @@ export async function milvusToMilvus(options: MilvusToMilvusOptions): Promise<Mi
           targets.push(skipped(collectionLevel.reason, collectionLevel.metric));
           continue;
         }
-        const journal = plan.dir
+        const journal = plan.dir && !options.dryRun
           ? await Journal.open(plan.key, plan.configHash, "M2M", { dir: plan.dir, resume: plan.resuming })
           : undefined;
         let lastSchema = collectionLevel.schema;
@@ -230,7 +229,7 @@ export async function milvusToMilvus(options: MilvusToMilvusOptions): Promise<Mi
             rows = loaded.rowsSent;
             resumedRows += loaded.rowsSkipped + loaded.rowsUpserted;
             if (loaded.rowsSkipped + loaded.rowsUpserted === 0 && resumedRows === 0) {
-              rowCount = await verifyCount(conn, { ...prepared, rowsBefore }, rows);
+              rowCount = await verifyCount(conn, { ...prepared, rowsBefore }, rows, { index: options.index });
             }
             options.onLog?.(
               `${unit.name} → ${name}/${unit.partition}: ${rows} rows` +
@@ -261,7 +260,7 @@ export async function milvusToMilvus(options: MilvusToMilvusOptions): Promise<Mi
             metric: collectionLevel.metric,
           }, { index: options.index });
           if (indexBuilt) {
-            options.onLog?.(`Built a ${indexBuilt} index (${collectionLevel.metric}) on "${name}"`);
+            options.onLog?.(`Built the ${indexBuilt} index (${collectionLevel.metric}) on "${name}"`);
             targets[targets.length - 1].indexBuilt = indexBuilt;
           }
           if (resumedRows > 0) {

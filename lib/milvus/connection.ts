@@ -34,8 +34,13 @@ export interface MilvusTarget {
 
 /** An open connection: control client plus bulk transport. */
 export interface MilvusConnection {
-  /** The SDK client for control calls. */
-  client: MilvusClient;
+  /** The SDK client for control calls (opened again on use after {@linkcode MilvusConnection.releaseControl}). */
+  readonly client: MilvusClient;
+  /**
+   * Closes the control channel while bulk data flows: under Deno, grpc-js's HTTP/2 session (nghttp2) can abort the
+   * process when a server going down sends GOAWAY; the bulk transport (fetch) handles that as a retryable error.
+   */
+  releaseControl(): Promise<void>;
   /** The bulk insert channel. */
   transport: BulkTransport;
   /** `host:port` for messages (no credentials). */
@@ -111,25 +116,27 @@ export async function connectMilvus(target: MilvusTarget): Promise<MilvusConnect
       });
     }
   }
-  const client = new MilvusClient({
-    address: `${tls ? "https" : "http"}://${address}`,
-    ssl: tls,
-    token: target.token,
-    username: target.user,
-    password: target.password,
-    database: target.database,
-    timeout: timeoutMs,
-    maxRetries: 2,
-    logLevel: "error",
-    ...(caCert ? { tls: { rootCert: new TextEncoder().encode(caCert) as unknown as Buffer } } : {}),
-  });
+  const makeClient = () =>
+    new MilvusClient({
+      address: `${tls ? "https" : "http"}://${address}`,
+      ssl: tls,
+      token: target.token,
+      username: target.user,
+      password: target.password,
+      database: target.database,
+      timeout: timeoutMs,
+      maxRetries: 2,
+      logLevel: "error",
+      ...(caCert ? { tls: { rootCert: new TextEncoder().encode(caCert) as unknown as Buffer } } : {}),
+    });
+  let client: MilvusClient | null = makeClient();
   let serverVersion = "";
   try {
-    await withTimeout(client.connectPromise, timeoutMs, address);
-    const version = await withTimeout(client.getVersion(), timeoutMs, address);
+    await withTimeout(client!.connectPromise, timeoutMs, address);
+    const version = await withTimeout(client!.getVersion(), timeoutMs, address);
     serverVersion = version.version ?? "";
   } catch (error) {
-    await client.closeConnection().catch(() => {});
+    await client!.closeConnection().catch(() => {});
     if (error instanceof MilvusdmError) throw error;
     const text = String((error as Error).message ?? error);
     if (/UNAUTHENTICATED|auth|credential|password|token/i.test(text) && !/ECONNREFUSED/.test(text)) {
@@ -150,14 +157,23 @@ export async function connectMilvus(target: MilvusTarget): Promise<MilvusConnect
     caCert,
   });
   return {
-    client,
+    get client(): MilvusClient {
+      if (client === null) client = makeClient();
+      return client;
+    },
+    async releaseControl(): Promise<void> {
+      const open = client;
+      client = null;
+      await open?.closeConnection().catch(() => {});
+    },
     transport,
     address,
     database: target.database ?? "",
     serverVersion,
     async close() {
       transport.close();
-      await client.closeConnection().catch(() => {});
+      await client?.closeConnection().catch(() => {});
+      client = null;
     },
   };
 }

@@ -198,7 +198,7 @@ export async function prepareTarget(
       };
     }
     checkFits(existing, spec);
-    const rowsBefore = await targetRowCount(conn, collection, "");
+    const rowsBefore = await targetRowCount(conn, collection, "", { flush: !dry });
     return {
       action: "append",
       reason: `collection "${collection}" exists (${rowsBefore} rows): mode append adds to it`,
@@ -251,7 +251,7 @@ export async function prepareTarget(
       schema,
     };
   }
-  const rowsBefore = await targetRowCount(conn, collection, partition);
+  const rowsBefore = await targetRowCount(conn, collection, partition, { flush: !dry });
   return {
     action: "append",
     reason: `partition "${partition}" of "${collection}" exists (${rowsBefore} rows): mode append adds to it`,
@@ -304,9 +304,16 @@ async function createPartition(conn: MilvusConnection, collection: string, parti
  * Rows stored in a collection or partition, as the server's statistics count them after a flush (deleted rows
  * still count until compaction; duplicates count twice, which is what a check for doubled data needs).
  */
-export async function targetRowCount(conn: MilvusConnection, collection: string, partition: string): Promise<number> {
-  const flushed = await conn.client.flushSync({ collection_names: [collection] });
-  checkStatus(flushed.status, `flush "${collection}"`);
+export async function targetRowCount(
+  conn: MilvusConnection,
+  collection: string,
+  partition: string,
+  options: { flush?: boolean } = {},
+): Promise<number> {
+  if (options.flush ?? true) {
+    const flushed = await conn.client.flushSync({ collection_names: [collection] });
+    checkStatus(flushed.status, `flush "${collection}"`);
+  }
   if (partition) {
     const stats = await conn.client.getPartitionStatistics({
       collection_name: collection,
@@ -475,23 +482,47 @@ export interface FinishedTarget {
   loaded: boolean;
 }
 
+/** Exact row count (`count(*)`, Strong consistency) of a loaded collection or partition. */
+export async function strongCount(conn: MilvusConnection, collection: string, partition: string): Promise<number> {
+  const res = await conn.client.query({
+    collection_name: collection,
+    output_fields: ["count(*)"],
+    consistency_level: "Strong" as never,
+    partition_names: partition ? [partition] : undefined,
+  });
+  checkStatus(res.status, `count the rows of "${collection}"`);
+  return Number(res.data[0]?.["count(*)"] ?? 0);
+}
+
 /**
  * Flushes and checks that the target holds exactly `rowsBefore + rowsSent` rows (an error if not). Returns the
- * count.
+ * count. The server's statistics are read first; when they disagree (they lag after a server restart), the
+ * collection is indexed and loaded (as `finish` options say) and `count(*)` decides.
  */
-export async function verifyCount(conn: MilvusConnection, prepared: PreparedTarget, rowsSent: number): Promise<number> {
+export async function verifyCount(
+  conn: MilvusConnection,
+  prepared: PreparedTarget,
+  rowsSent: number,
+  finish: FinishOptions = {},
+): Promise<number> {
   const { collection, partition } = prepared.schema;
   const rowCount = await targetRowCount(conn, collection, partition);
   const expected = prepared.rowsBefore + rowsSent;
-  if (rowCount !== expected) {
-    throw new MilvusdmError(
-      "TARGET_COUNT_MISMATCH",
-      `${partition ? `Partition "${partition}" of "${collection}"` : `Collection "${collection}"`} holds ${rowCount} ` +
-        `rows after the load, expected ${expected} (${prepared.rowsBefore} before + ${rowsSent} sent)`,
-      { hint: "Another writer may have changed it during the run; run `milvusdm verify` to compare" },
-    );
-  }
-  return rowCount;
+  if (rowCount === expected) return rowCount;
+  const { loaded } = await indexAndLoad(conn, {
+    collection,
+    vectorField: prepared.schema.vectorField,
+    vectorType: prepared.schema.vectorType,
+    metric: prepared.metric,
+  }, finish);
+  const counted = loaded ? await strongCount(conn, collection, partition) : rowCount;
+  if (counted === expected) return counted;
+  throw new MilvusdmError(
+    "TARGET_COUNT_MISMATCH",
+    `${partition ? `Partition "${partition}" of "${collection}"` : `Collection "${collection}"`} holds ${counted} ` +
+      `rows after the load, expected ${expected} (${prepared.rowsBefore} before + ${rowsSent} sent)`,
+    { hint: "Another writer may have changed it during the run; run `milvusdm verify` to compare" },
+  );
 }
 
 /**
@@ -536,7 +567,7 @@ export async function finishTarget(
   rowsSent: number,
   options: FinishOptions = {},
 ): Promise<FinishedTarget> {
-  const rowCount = await verifyCount(conn, prepared, rowsSent);
+  const rowCount = await verifyCount(conn, prepared, rowsSent, options);
   const { indexBuilt, loaded } = await indexAndLoad(conn, {
     collection: prepared.schema.collection,
     vectorField: prepared.schema.vectorField,
@@ -587,7 +618,7 @@ export async function preparePartitionAppend(
       created = true;
     }
   }
-  const rowsBefore = created ? 0 : await targetRowCount(conn, collection, partition);
+  const rowsBefore = created ? 0 : await targetRowCount(conn, collection, partition, { flush: !options.dryRun });
   return {
     action: created ? "create" : "append",
     reason: created

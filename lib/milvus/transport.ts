@@ -131,6 +131,13 @@ export class BulkTransport {
       ) {
         throw new CallError("rate_limited", text);
       }
+      // A server starting, stopping or losing an internal component answers with these: worth retrying.
+      if (
+        /empty grpc client|failed to connect|connection refused|not ready|not healthy|unavailable|is stopping|shutting down|timeout|deadline|node not found|channel not found|retry later/i
+          .test(status.reason)
+      ) {
+        throw new CallError("transient", text);
+      }
       throw new CallError("fatal", text);
     }
     return status;
