@@ -71,3 +71,17 @@ Deno.test("F2M YAML: dimension in collection_parameter that disagrees with the f
   assert(res.stderr.includes("dimension is 256") && res.stderr.includes("dimension 16"), res.stderr);
   assertEquals((await client.hasCollection({ collection_name: collection })).value, false);
 });
+
+Deno.test("F2M YAML: a metric_type that disagrees with the file shows both, nothing written", opts, async () => {
+  await using dir = await tempDir();
+  const collection = uniqueName("f2m_metric");
+  const yaml = await writeYaml(
+    `${dir.path}/F2M.yaml`,
+    `F2M:\n  data_path: '${FIXTURES}/flat_l2.faiss'\n  dest_uri: '${TEST_URI}'\n  mode: 'append'\n` +
+      `  dest_collection_name: '${collection}'\n  collection_parameter:\n    metric_type: 'IP'\n`,
+  );
+  const res = await runCli(["--yaml", yaml]);
+  assertEquals(res.code, 2, res.stderr);
+  assert(res.stderr.includes("metric_type is IP") && res.stderr.includes("built with L2"), res.stderr);
+  assertEquals((await client.hasCollection({ collection_name: collection })).value, false);
+});

@@ -275,3 +275,80 @@ Deno.test("kill -9 at 10 points and resume: M2M ends with exactly the source row
     await dropIfExists(client, collection);
   }
 });
+
+Deno.test(
+  "resume refuses a changed source or configuration; without --resume a partial target is refused",
+  opts,
+  async () => {
+    await using dir = await tempDir();
+    const collection = uniqueName("resume_guard");
+    const rows = 60_000;
+    const vectors = randomFloats(rows, DIM, 77);
+    const ids = BigInt64Array.from({ length: rows }, (_, i) => BigInt(i));
+    const h5 = `${dir.path}/v.h5`;
+    await writeH5WithH5py(h5, {
+      datasets: {
+        embeddings: { data: vectors, shape: [rows, DIM], dtype: "float32" },
+        ids: { data: ids, shape: [rows], dtype: "int64" },
+      },
+    });
+    const options = {
+      files: [h5],
+      target: TEST_TARGET,
+      collection,
+      mode: "append",
+      batchBytes: DIM * 4 * 500,
+      inFlight: 1,
+    };
+    const spec = `${dir.path}/spec.json`;
+    await Deno.writeTextFile(spec, JSON.stringify({ job: "H2M", options }));
+    const env = { MILVUSDM_PATH: `${dir.path}/home`, NO_COLOR: "1" };
+    const run = async (path: string, extra: string[] = []) => {
+      const out = await new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", `${PROJECT_ROOT}/tests/kill_runner.ts`, path, ...extra],
+        env,
+        stdout: "null",
+        stderr: "piped",
+      }).output();
+      return { code: out.code, stderr: new TextDecoder().decode(out.stderr) };
+    };
+    try {
+      // Interrupt a run after its first acknowledged batches.
+      const child = new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", `${PROJECT_ROOT}/tests/kill_runner.ts`, spec],
+        env,
+        stdout: "piped",
+        stderr: "null",
+      }).spawn();
+      for await (const chunk of child.stdout.pipeThrough(new TextDecoderStream())) {
+        if (chunk.split("\n").some((l) => Number(l) >= 5000)) {
+          child.kill("SIGKILL");
+          break;
+        }
+      }
+      assertEquals((await child.status).signal, "SIGKILL");
+      // Without resume, in append mode: refused, the partial target is not appended to.
+      let res = await run(spec, ["--no-resume"]);
+      assertEquals(res.code, 2, res.stderr);
+      assert(res.stderr.includes("partly loaded") && res.stderr.includes("--resume"), res.stderr);
+      // A changed configuration (another ids dataset name) is refused for resume.
+      await Deno.writeTextFile(
+        `${dir.path}/changed.json`,
+        JSON.stringify({ job: "H2M", options: { ...options, idsDataset: "ids" } }),
+      );
+      res = await run(`${dir.path}/changed.json`);
+      assertEquals(res.code, 2, res.stderr);
+      assert(res.stderr.includes("configuration changed"), res.stderr);
+      // A changed source is refused for resume.
+      const original = await Deno.readFile(h5);
+      const touched = new Date(Date.now() + 5000);
+      await Deno.utime(h5, touched, touched);
+      res = await run(spec);
+      assertEquals(res.code, 3, res.stderr);
+      assert(res.stderr.includes("changed since the interrupted run"), res.stderr);
+      assertEquals(await Deno.readFile(h5), original);
+    } finally {
+      await dropIfExists(client, collection);
+    }
+  },
+);

@@ -18,6 +18,7 @@ try {
   else throw new Error(`unknown job ${spec.job}`);
 } catch (error) {
   const code = error instanceof MilvusdmError ? error.code : "INTERNAL";
-  console.error(`error [${code}]: ${(error as Error).message}`);
+  const hint = error instanceof MilvusdmError && error.hint ? `\n  hint: ${error.hint}` : "";
+  console.error(`error [${code}]: ${(error as Error).message}${hint}`);
   Deno.exit(exitCodeFor(error));
 }

@@ -300,3 +300,25 @@ Deno.test("M2M with a segment file shorter than its header: a typed error and no
   assert(/SOURCE_TRUNCATED|MILVUS1_INVALID/.test(res.stderr) && res.stderr.includes(seg.segment_id), res.stderr);
   assertEquals((await client.hasCollection({ collection_name: name })).value, false);
 });
+
+Deno.test("M2H with '*' and a block list exports every other collection (no server needed)", opts, async () => {
+  await using dir = await tempDir();
+  await using out = await tempDir();
+  buildMilvus1Dir(dir.path, standardSpec({ finite: true }));
+  const summary = await milvusToHdf5({
+    sourcePath: dir.path,
+    collections: "*",
+    exclude: ["books", "hamming_wide"],
+    dataDir: out.path,
+    runId: "r",
+  });
+  const collections = [...new Set(summary.files.map((f) => f.collection))];
+  assertEquals(collections, ["fingerprints", "inner", "no_data"]);
+  let error: unknown = null;
+  try {
+    await milvusToHdf5({ sourcePath: dir.path, collections: "*", exclude: ["nope"], dataDir: out.path });
+  } catch (e) {
+    error = e;
+  }
+  assert(error instanceof Error && /nope/.test(error.message) && /books/.test(error.message), String(error));
+});

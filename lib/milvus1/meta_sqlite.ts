@@ -52,9 +52,9 @@ export function readSqliteMeta(dbDir: string): RawMeta {
       return false;
     }
   });
-  if (pending.length === 0) return readDatabase(metaPath, true, metaPath);
-
-  // A WAL or hot journal holds changes not yet in meta.sqlite: read a private, recovered copy.
+  // Always read a private copy (with any WAL or hot journal, recovered there): opening the source itself, even
+  // read-only, can create -shm/-wal files beside it, and Deno resolves `file:…?immutable=1` URIs against the
+  // working directory when permissions are granted per path (as in the compiled binary).
   const temp = Deno.makeTempDirSync({ prefix: "milvusdm-meta-" });
   try {
     const copy = `${temp}/${META_SQLITE}`;

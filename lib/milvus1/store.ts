@@ -46,6 +46,11 @@ export interface Milvus1Store {
   close(): Promise<void>;
 }
 
+function resolvePath(path: string): string {
+  if (path.startsWith("/") || /^[A-Za-z]:[\\/]/.test(path)) return path;
+  return `${Deno.cwd()}/${path}`;
+}
+
 function statOrNull(path: string): Deno.FileInfo | null {
   try {
     return Deno.statSync(path);
@@ -113,7 +118,8 @@ export function locateLayout(path: string, options: OpenMilvus1Options = {}): Mi
  * @param path The server's storage path (`storage_config.primary_path` / `storage.path`), or its `db` folder.
  */
 export async function openMilvus1(path: string, options: OpenMilvus1Options = {}): Promise<Milvus1Store> {
-  const layout = locateLayout(path, options);
+  // An absolute path: SQLite's file: URIs and the segment folders must not depend on the working directory.
+  const layout = locateLayout(resolvePath(path), options);
   // The MySQL driver is loaded only when MySQL metadata is used.
   const meta: RawMeta = options.mysql
     ? await (await import("./meta_mysql.ts")).readMysqlMeta(options.mysql)
