@@ -212,3 +212,45 @@ export function checkStatus(
     throw new MilvusdmError("MILVUS_ERROR", `Milvus refused to ${what}: ${status.reason || status.error_code}`);
   }
 }
+
+/** Messages of a server starting, stopping or briefly without a component: worth another try. */
+export const TRANSIENT_MESSAGE =
+  /UNAVAILABLE|ECONNREFUSED|ECONNRESET|connection is closing|empty grpc client|failed to connect|connection refused|not ready|not healthy|is stopping|shutting down|deadline|timed? ?out|node not found|channel not found|retry later|Canceled|service not ready/i;
+
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Runs one control call (SDK) with retries while the server is briefly unavailable (a restart, a component
+ * recovering), up to about a minute; a final failure becomes a typed error naming the server and the step.
+ */
+export async function control<T>(conn: { address: string }, what: string, call: () => Promise<T>): Promise<T> {
+  const attempts = 7;
+  for (let attempt = 1;; attempt++) {
+    let problem: string;
+    let cause: unknown = null;
+    try {
+      const result = await call();
+      const r = result as { status?: { reason?: string; code?: number; error_code?: string | number } } & {
+        reason?: string;
+        error_code?: string | number;
+      };
+      const status = r?.status ?? (r && typeof r === "object" && "error_code" in r ? r : undefined);
+      const failed = status && status.error_code !== undefined && status.error_code !== "Success" &&
+        status.error_code !== 0;
+      if (!failed || !TRANSIENT_MESSAGE.test(String(status?.reason ?? "")) || attempt >= attempts) return result;
+      problem = String(status?.reason);
+    } catch (error) {
+      if (error instanceof MilvusdmError) throw error;
+      problem = String((error as Error)?.message ?? error);
+      cause = error;
+      if (!TRANSIENT_MESSAGE.test(problem) || attempt >= attempts) {
+        throw new MilvusdmError(
+          TRANSIENT_MESSAGE.test(problem) ? "MILVUS_UNREACHABLE" : "MILVUS_ERROR",
+          `Milvus at ${conn.address} failed to ${what}: ${firstLine(problem)}`,
+          { cause, hint: "Check the server; an interrupted migration continues with --resume" },
+        );
+      }
+    }
+    await pause(Math.min(500 * 2 ** (attempt - 1), 15_000));
+  }
+}

@@ -7,7 +7,7 @@
 import { DataType } from "@zilliz/milvus2-sdk-node";
 import { MilvusdmError, throwIfAborted } from "../errors.ts";
 import type { Batch, Metric, VectorType } from "../types.ts";
-import { checkStatus, type MilvusConnection } from "./connection.ts";
+import { checkStatus, control, type MilvusConnection } from "./connection.ts";
 import { CallError, callFailure } from "./transport.ts";
 import { encodeInsertRequest, type InsertSchema } from "./wire.ts";
 
@@ -72,7 +72,11 @@ interface ExistingSchema {
 }
 
 async function describeExisting(conn: MilvusConnection, collection: string): Promise<ExistingSchema> {
-  const desc = await conn.client.describeCollection({ collection_name: collection });
+  const desc = await control(
+    conn,
+    "describeCollection",
+    () => conn.client.describeCollection({ collection_name: collection }),
+  );
   checkStatus(desc.status, `describe collection "${collection}"`);
   const fields = desc.schema.fields;
   const pk = fields.find((f) => f.is_primary_key);
@@ -154,7 +158,7 @@ export async function prepareTarget(
   const collection = spec.collection;
   const partition = partitionOf(spec);
   const metric = serverMetric(spec.metric);
-  const has = await client.hasCollection({ collection_name: collection });
+  const has = await control(conn, "hasCollection", () => client.hasCollection({ collection_name: collection }));
   checkStatus(has.status, `check collection "${collection}"`);
   const dry = options.dryRun ?? false;
 
@@ -184,7 +188,10 @@ export async function prepareTarget(
     if (spec.mode === "overwrite") {
       const prepared = fresh("overwrite", `collection "${collection}" exists: mode overwrite drops and recreates it`);
       if (!dry) {
-        checkStatus(await client.dropCollection({ collection_name: collection }), `drop "${collection}"`);
+        checkStatus(
+          await control(conn, "dropCollection", () => client.dropCollection({ collection_name: collection })),
+          `drop "${collection}"`,
+        );
         await createCollection(conn, spec, partition);
       }
       return prepared;
@@ -211,7 +218,11 @@ export async function prepareTarget(
   // A partition is named: the collection must fit whatever the mode, and the mode applies to the partition.
   const existing = await describeExisting(conn, collection);
   checkFits(existing, spec);
-  const hasPart = await client.hasPartition({ collection_name: collection, partition_name: partition });
+  const hasPart = await control(
+    conn,
+    "hasPartition",
+    () => client.hasPartition({ collection_name: collection, partition_name: partition }),
+  );
   checkStatus(hasPart.status, `check partition "${partition}"`);
   const schema = schemaOf(conn, collection, partition, existing);
   if (!hasPart.value) {
@@ -236,9 +247,16 @@ export async function prepareTarget(
   if (spec.mode === "overwrite") {
     if (!dry) {
       // A loaded partition cannot be dropped: release first; finishTarget loads again.
-      checkStatus(await client.releaseCollection({ collection_name: collection }), `release "${collection}"`);
       checkStatus(
-        await client.dropPartition({ collection_name: collection, partition_name: partition }),
+        await control(conn, "releaseCollection", () => client.releaseCollection({ collection_name: collection })),
+        `release "${collection}"`,
+      );
+      checkStatus(
+        await control(
+          conn,
+          "dropPartition",
+          () => client.dropPartition({ collection_name: collection, partition_name: partition }),
+        ),
         `drop partition "${partition}"`,
       );
       await createPartition(conn, collection, partition);
@@ -279,24 +297,29 @@ function schemaOf(
 }
 
 async function createCollection(conn: MilvusConnection, spec: TargetSpec, partition: string): Promise<void> {
-  const res = await conn.client.createCollection({
-    collection_name: spec.collection,
-    description: "created by milvusdm",
-    fields: [
-      { name: "id", data_type: DataType.Int64, is_primary_key: true, autoID: !spec.hasIds },
-      {
-        name: "embedding",
-        data_type: spec.vectorType === "float" ? DataType.FloatVector : DataType.BinaryVector,
-        dim: spec.dim,
-      },
-    ],
-  });
+  const res = await control(conn, "createCollection", () =>
+    conn.client.createCollection({
+      collection_name: spec.collection,
+      description: "created by milvusdm",
+      fields: [
+        { name: "id", data_type: DataType.Int64, is_primary_key: true, autoID: !spec.hasIds },
+        {
+          name: "embedding",
+          data_type: spec.vectorType === "float" ? DataType.FloatVector : DataType.BinaryVector,
+          dim: spec.dim,
+        },
+      ],
+    }));
   checkStatus(res, `create collection "${spec.collection}"`);
   if (partition) await createPartition(conn, spec.collection, partition);
 }
 
 async function createPartition(conn: MilvusConnection, collection: string, partition: string): Promise<void> {
-  const res = await conn.client.createPartition({ collection_name: collection, partition_name: partition });
+  const res = await control(
+    conn,
+    "createPartition",
+    () => conn.client.createPartition({ collection_name: collection, partition_name: partition }),
+  );
   checkStatus(res, `create partition "${partition}" in "${collection}"`);
 }
 
@@ -311,18 +334,23 @@ export async function targetRowCount(
   options: { flush?: boolean } = {},
 ): Promise<number> {
   if (options.flush ?? true) {
-    const flushed = await conn.client.flushSync({ collection_names: [collection] });
+    const flushed = await control(conn, "flushSync", () => conn.client.flushSync({ collection_names: [collection] }));
     checkStatus(flushed.status, `flush "${collection}"`);
   }
   if (partition) {
-    const stats = await conn.client.getPartitionStatistics({
-      collection_name: collection,
-      partition_name: partition,
-    });
+    const stats = await control(conn, "getPartitionStatistics", () =>
+      conn.client.getPartitionStatistics({
+        collection_name: collection,
+        partition_name: partition,
+      }));
     checkStatus(stats.status, `read statistics of partition "${partition}"`);
     return Number(stats.data.row_count);
   }
-  const stats = await conn.client.getCollectionStatistics({ collection_name: collection });
+  const stats = await control(
+    conn,
+    "getCollectionStatistics",
+    () => conn.client.getCollectionStatistics({ collection_name: collection }),
+  );
   checkStatus(stats.status, `read statistics of "${collection}"`);
   return Number(stats.data.row_count);
 }
@@ -484,12 +512,13 @@ export interface FinishedTarget {
 
 /** Exact row count (`count(*)`, Strong consistency) of a loaded collection or partition. */
 export async function strongCount(conn: MilvusConnection, collection: string, partition: string): Promise<number> {
-  const res = await conn.client.query({
-    collection_name: collection,
-    output_fields: ["count(*)"],
-    consistency_level: "Strong" as never,
-    partition_names: partition ? [partition] : undefined,
-  });
+  const res = await control(conn, "query", () =>
+    conn.client.query({
+      collection_name: collection,
+      output_fields: ["count(*)"],
+      consistency_level: "Strong" as never,
+      partition_names: partition ? [partition] : undefined,
+    }));
   checkStatus(res.status, `count the rows of "${collection}"`);
   return Number(res.data[0]?.["count(*)"] ?? 0);
 }
@@ -538,22 +567,31 @@ export async function indexAndLoad(
   const { collection, vectorField } = target;
   let indexBuilt: string | null = null;
   const index = options.index ?? defaultIndex(target.vectorType);
-  const described = await client.describeIndex({ collection_name: collection, field_name: vectorField });
+  const described = await control(
+    conn,
+    "describeIndex",
+    () => client.describeIndex({ collection_name: collection, field_name: vectorField }),
+  );
   const hasIndex = (described.index_descriptions?.length ?? 0) > 0;
   if (!hasIndex && index !== false) {
-    const res = await client.createIndex({
-      collection_name: collection,
-      field_name: vectorField,
-      index_type: index.type,
-      metric_type: target.metric,
-      params: (index.params ?? {}) as Record<string, string | number>,
-    });
+    const res = await control(conn, "createIndex", () =>
+      client.createIndex({
+        collection_name: collection,
+        field_name: vectorField,
+        index_type: index.type,
+        metric_type: target.metric,
+        params: (index.params ?? {}) as Record<string, string | number>,
+      }));
     checkStatus(res, `build a ${index.type} index with metric ${target.metric} on "${collection}"`);
     indexBuilt = index.type;
   }
   let loaded = false;
   if ((options.load ?? true) && (hasIndex || indexBuilt !== null)) {
-    const res = await client.loadCollectionSync({ collection_name: collection });
+    const res = await control(
+      conn,
+      "loadCollectionSync",
+      () => client.loadCollectionSync({ collection_name: collection }),
+    );
     checkStatus(res, `load "${collection}"`);
     loaded = true;
   }
@@ -611,7 +649,11 @@ export async function preparePartitionAppend(
   const schema = schemaOf(conn, collection, partition, existing);
   let created = false;
   if (partition !== "_default") {
-    const has = await client.hasPartition({ collection_name: collection, partition_name: partition });
+    const has = await control(
+      conn,
+      "hasPartition",
+      () => client.hasPartition({ collection_name: collection, partition_name: partition }),
+    );
     checkStatus(has.status, `check partition "${partition}"`);
     if (!has.value) {
       if (!options.dryRun) await createPartition(conn, collection, partition);
