@@ -22,6 +22,8 @@ def main() -> int:
     parser.add_argument("--port-base", type=int, required=True,
                         help="first of 8 consecutive ports for the internal components")
     parser.add_argument("--extra", action="append", default=[], help="key=value Milvus config override")
+    parser.add_argument("--auth", action="store_true", help="enable authentication (user root, password Milvus)")
+    parser.add_argument("--tls-dir", help="one-way TLS with server.pem, server.key and ca.pem from this folder")
     args = parser.parse_args()
 
     config = MilvusServerConfig()
@@ -88,6 +90,14 @@ def main() -> int:
     for section in ("rootCoord", "proxy", "queryCoord", "queryNode", "indexCoord", "indexNode",
                     "dataCoord", "dataNode"):
         config.set(f"{section}.ip", "127.0.0.1")
+    if args.auth:
+        config.set("authorization_enabled", True)
+    if args.tls_dir:
+        tls = os.path.abspath(args.tls_dir)
+        config.set("tls_mode", 1)
+        config.set("server_pem_path", os.path.join(tls, "server.pem"))
+        config.set("server_key_path", os.path.join(tls, "server.key"))
+        config.set("ca_pem_path", os.path.join(tls, "ca.pem"))
     for item in args.extra:
         key, value = item.split("=", 1)
         config.set(key, value)

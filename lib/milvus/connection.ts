@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { Buffer } from "node:buffer";
 import { MilvusClient } from "@zilliz/milvus2-sdk-node";
 import { MilvusdmError } from "../errors.ts";
 import { BulkTransport } from "./transport.ts";
@@ -127,7 +128,7 @@ export async function connectMilvus(target: MilvusTarget): Promise<MilvusConnect
       timeout: timeoutMs,
       maxRetries: 2,
       logLevel: "error",
-      ...(caCert ? { tls: { rootCert: new TextEncoder().encode(caCert) as unknown as Buffer } } : {}),
+      ...(caCert ? { tls: { rootCert: Buffer.from(caCert) } } : {}),
     });
   let client: MilvusClient | null = makeClient();
   let serverVersion = "";
