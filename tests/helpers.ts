@@ -16,8 +16,10 @@ export const TEST_PORT = Number(new URL(TEST_URI).port || 19530);
 const ROOT = new URL("..", import.meta.url).pathname;
 /** The project root. */
 export const PROJECT_ROOT = ROOT.replace(/\/$/, "");
-/** The venv's Python (h5py, numpy, pymilvus). */
+/** The venv's Python (h5py, numpy, pymilvus from PyPI). */
 export const VENV_PYTHON = `${PROJECT_ROOT}/.venv/bin/python`;
+/** Debian's Python with python3-h5py: test files are written by the distribution's h5py, independent of ours. */
+export const H5PY_PYTHON = Deno.env.get("MILVUSDM_H5PY_PYTHON") ?? "/usr/bin/python3";
 
 let counter = 0;
 /** A collection name unique to this test run. */
@@ -141,7 +143,7 @@ with h5py.File(m["path"], "w") as f:
     for k, v in m["attrs"].items():
         f.attrs[k] = v
 `;
-    const out = await new Deno.Command(VENV_PYTHON, { args: ["-c", code, JSON.stringify(manifest)] }).output();
+    const out = await new Deno.Command(H5PY_PYTHON, { args: ["-c", code, JSON.stringify(manifest)] }).output();
     if (!out.success) throw new Error(`h5py failed: ${new TextDecoder().decode(out.stderr)}`);
   } finally {
     await Deno.remove(dir, { recursive: true });
