@@ -176,10 +176,18 @@ export async function milvusToHdf5(options: MilvusToHdf5Options): Promise<Export
           },
         },
       });
-      await Deno.writeTextFile(
-        yamlPath,
-        `# Restores ${unit} (${writer.rows} rows) exported by milvusdm. Run: milvusdm --yaml ${yamlPath}\n${yamlText}`,
-      );
+      try {
+        await Deno.writeTextFile(
+          yamlPath,
+          `# Restores ${unit} (${writer.rows} rows) exported by milvusdm. Run: milvusdm --yaml ${yamlPath}\n${yamlText}`,
+        );
+      } catch (error) {
+        throw new MilvusdmError(
+          "OUTPUT_ERROR",
+          `Cannot write the restore YAML "${yamlPath}" (disk full?): ${String(error)}; "${path}" is complete`,
+          { cause: error },
+        );
+      }
       options.onLog?.(`${unit}: ${writer.rows} rows → ${path}`);
       files.push({ collection: collection.name, partition: tag, path, yaml: yamlPath, rows: writer.rows });
     }
