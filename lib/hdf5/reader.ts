@@ -1,13 +1,25 @@
 /**
  * The HDF5 source: `embeddings` (float32/float64, or uint8 bytes of binary vectors) and optional `ids`, or the
- * ann-benchmarks layout (`train`, ids = row index, metric from the `distance` attribute). Read in row slices.
+ * ann-benchmarks layout (`train`, ids = row index, metric from the `distance` attribute).
+ *
+ * h5wasm finds the datasets and describes them; the rows are then read by the fastest path the layout allows
+ * (see rows.ts): straight from the file for contiguous data, chunk by chunk for h5py's chunked and gzip datasets,
+ * through h5wasm otherwise. Every h5wasm call is guarded (h5.ts), and every shape is checked against the file size
+ * before anything is read or allocated, so a corrupt file ends in a typed `HDF5_INVALID` (or `SOURCE_TRUNCATED`)
+ * error.
  *
  * @module
  */
 import type { Dataset } from "h5wasm";
+import { type ByteSource, openFileSource } from "../bytes.ts";
 import { MilvusdmError, throwIfAborted } from "../errors.ts";
 import type { Batch, Metric, SourceInfo, VectorSource, VectorType } from "../types.ts";
-import { openHdf5ReadOnly } from "./h5.ts";
+import type { Hdf5Filter } from "./filters.ts";
+import { readObjectAttributes, readSuperblock } from "./format.ts";
+import { type H5Module, h5Module, hdf5Call, hdf5Crashed, hdf5ObjectAddress, openHdf5File } from "./h5.ts";
+import { type DatasetGeometry, type Hdf5FileContext, openRowReader, type ReadMethod, type RowReader } from "./rows.ts";
+
+export type { ReadMethod } from "./rows.ts";
 
 /** Options of {@linkcode openHdf5Source}. */
 export interface Hdf5SourceOptions {
@@ -17,6 +29,23 @@ export interface Hdf5SourceOptions {
   idsDataset?: string;
   /** Treat uint8 data as binary vectors (default: yes for uint8). */
   vectorType?: VectorType;
+  /**
+   * Worker threads that decompress gzip chunks (default: the cores, up to 4, for 16 MiB of compressed data or
+   * more; 0 decodes on the calling thread).
+   */
+  decodeThreads?: number;
+  /**
+   * Reuse the same arrays for every batch (default false): a batch is then valid only until the next one is
+   * requested. For consumers that are done with a batch before asking for the next, e.g. a checksum or a scan;
+   * not for the Milvus pipeline, which keeps inserts in flight.
+   */
+  reuseBuffers?: boolean;
+}
+
+/** How one dataset is read: the path taken, and why h5wasm was used when it was. */
+export interface Hdf5ReadPath {
+  method: ReadMethod;
+  fallbackReason: string | null;
 }
 
 /** An open HDF5 source. */
@@ -27,6 +56,8 @@ export interface Hdf5Source extends VectorSource {
   readonly layout: { embeddings: string; ids: string | null; annBenchmarks: boolean; dtype: string };
   /** Attributes milvusdm wrote on export (collection, partition, metric...), when present. */
   readonly attributes: Record<string, string | number>;
+  /** How the vectors and the ids are read (`contiguous`, `chunks` or `h5wasm`). */
+  readonly readPaths: { embeddings: Hdf5ReadPath; ids: Hdf5ReadPath | null };
 }
 
 const ANN_DISTANCE: Record<string, Metric> = {
@@ -50,12 +81,115 @@ const METRICS = new Set<string>([
   "SUPERSTRUCTURE",
 ]);
 
-function attrValue(attrs: Record<string, { value: unknown }>, name: string): unknown {
+/** Attribute values larger than this are not read (milvusdm's attributes are short scalars). */
+const MAX_ATTRIBUTE_BYTES = 64 << 10;
+
+interface DatasetMetadata {
+  type: number;
+  size: number;
+  signed: boolean;
+  littleEndian: boolean;
+  shape: number[] | null;
+  chunks: number[] | null;
+}
+
+/**
+ * The file's scalar string and number attributes. They are parsed from the root group's header and its dense
+ * attribute storage (format.ts), not read through the HDF5 library, which loops forever on a corrupt global heap
+ * (where variable-length strings live) and frees uninitialised pointers when a string read fails. Only dense
+ * storage too large for format.ts (dozens of attributes) goes through h5wasm, without variable-length strings.
+ * Unreadable attributes are left out.
+ */
+async function readAttributes(
+  ctx: Hdf5FileContext,
+): Promise<Record<string, string | number>> {
   try {
-    return attrs[name]?.value;
-  } catch {
-    return undefined;
+    const sb = ctx.superblock ?? await readSuperblock(ctx.source, ctx.signatureAt);
+    ctx.superblock = sb;
+    const root = hdf5ObjectAddress(ctx.module, ctx.fileId, "/", `The root group of "${ctx.path}"`);
+    const { values, dense } = await readObjectAttributes(ctx.source, sb, root, MAX_ATTRIBUTE_BYTES);
+    if (!dense) return values;
+  } catch (error) {
+    if (!(error instanceof MilvusdmError) || hdf5Crashed()) throw error;
+    return {};
   }
+  return readAttributesWithH5wasm(ctx.module, ctx.fileId, ctx.path);
+}
+
+/**
+ * The scalar numbers and fixed-length strings, through h5wasm's low-level calls, whose every status is checked
+ * (h5wasm's `attrs[name].value` ignores a failed read).
+ */
+function readAttributesWithH5wasm(module: H5Module, fileId: bigint, path: string): Record<string, string | number> {
+  const attributes: Record<string, string | number> = {};
+  let names: string[];
+  try {
+    names = hdf5Call(`Attributes of "${path}" cannot be listed`, () => module.get_attribute_names(fileId, "/"));
+  } catch (error) {
+    if (hdf5Crashed()) throw error;
+    return attributes;
+  }
+  for (const name of names) {
+    try {
+      const value = readScalarAttribute(module, fileId, path, name);
+      if (value !== undefined) attributes[name] = value;
+    } catch (error) {
+      if (hdf5Crashed()) throw error;
+    }
+  }
+  return attributes;
+}
+
+function readScalarAttribute(
+  module: H5Module,
+  fileId: bigint,
+  path: string,
+  name: string,
+): string | number | undefined {
+  const failure = `Attribute "${name}" of "${path}" cannot be read`;
+  const meta = hdf5Call(failure, () => module.get_attribute_metadata(fileId, "/", name));
+  if (meta.total_size !== 1 || !(meta.size > 0 && meta.size <= MAX_ATTRIBUTE_BYTES)) return undefined;
+  const isString = meta.type === 3;
+  const isNumber = (meta.type === 0 && [1, 2, 4, 8].includes(meta.size)) ||
+    (meta.type === 1 && [4, 8].includes(meta.size));
+  if (!isString && !isNumber) return undefined;
+  // Variable-length strings live in the global heap, which the HDF5 library reads without bounds (a corrupt heap
+  // makes it loop forever): only format.ts reads them.
+  if (isString && meta.vlen) return undefined;
+  const bytes = meta.size;
+  const pointer = hdf5Call(failure, () => module._malloc(bytes), { memory: bytes });
+  if (!pointer) return undefined;
+  try {
+    module.HEAPU8.fill(0, pointer, pointer + bytes);
+    const status = hdf5Call(failure, () => module.get_attribute_data(fileId, "/", name, BigInt(pointer)));
+    if (status < 0) return undefined;
+    const heap = module.HEAPU8;
+    const view = new DataView(heap.buffer, pointer, bytes);
+    if (isString) {
+      const raw = heap.slice(pointer, pointer + bytes);
+      const nul = raw.indexOf(0);
+      const text = new TextDecoder().decode(nul >= 0 ? raw.subarray(0, nul) : raw);
+      return meta.strpad === 2 ? text.replace(/ +$/, "") : text;
+    }
+    if (meta.type === 1) return meta.size === 4 ? view.getFloat32(0, true) : view.getFloat64(0, true);
+    switch (meta.size) {
+      case 1:
+        return meta.signed ? view.getInt8(0) : view.getUint8(0);
+      case 2:
+        return meta.signed ? view.getInt16(0, true) : view.getUint16(0, true);
+      case 4:
+        return meta.signed ? view.getInt32(0, true) : view.getUint32(0, true);
+      default:
+        return Number(meta.signed ? view.getBigInt64(0, true) : view.getBigUint64(0, true));
+    }
+  } finally {
+    module._free(pointer);
+  }
+}
+
+function safeShape(shape: unknown): number[] {
+  if (!Array.isArray(shape)) return [];
+  return shape.map((d) => (typeof d === "number" ? d : Number(d)));
 }
 
 /**
@@ -69,9 +203,20 @@ function attrValue(attrs: Record<string, { value: unknown }>, name: string): unk
  * ```
  */
 export async function openHdf5Source(path: string, options: Hdf5SourceOptions = {}): Promise<Hdf5Source> {
-  const file = await openHdf5ReadOnly(path);
+  const { file, signatureAt } = await openHdf5File(path);
+  let source: ByteSource | null = null;
+  const readers: RowReader[] = [];
+  const closeAll = () => {
+    for (const reader of readers) reader.close();
+    source?.close();
+    try {
+      hdf5Call(`"${path}" cannot be closed`, () => file.close(), { strict: false });
+    } catch {
+      // closing a broken file: nothing more to do
+    }
+  };
   try {
-    const names = file.keys();
+    const names = hdf5Call(`"${path}" cannot be listed`, () => file.keys());
     const listed = names.length ? names.map((n) => `"${n}"`).join(", ") : "none";
     let embeddingsName = options.embeddingsDataset;
     let annBenchmarks = false;
@@ -86,14 +231,19 @@ export async function openHdf5Source(path: string, options: Hdf5SourceOptions = 
         });
       }
     }
-    const emb = file.get(embeddingsName);
+    const name = embeddingsName;
+    const emb = hdf5Call(`Dataset "${name}" in "${path}" cannot be opened`, () => file.get(name), { strict: false });
     if (!emb || (emb as { type?: string }).type !== "Dataset") {
       throw new MilvusdmError("HDF5_INVALID", `"${path}" has no dataset "${embeddingsName}" (datasets: ${listed})`);
     }
     const ds = emb as Dataset;
-    const shape = ds.shape ?? [];
-    const meta = ds.metadata;
-    if (shape.length !== 2) {
+    const meta = hdf5Call(
+      `Dataset "${name}" in "${path}" cannot be read`,
+      () => ds.metadata as unknown as DatasetMetadata,
+    );
+    const dtype = hdf5Call(`Dataset "${name}" in "${path}" cannot be read`, () => String(ds.dtype));
+    const shape = safeShape(meta.shape);
+    if (shape.length !== 2 || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
       throw new MilvusdmError(
         "HDF5_INVALID",
         `Dataset "${embeddingsName}" in "${path}" has shape [${shape.join(", ")}], expected 2-D (rows, dim)`,
@@ -117,7 +267,7 @@ export async function openHdf5Source(path: string, options: Hdf5SourceOptions = 
     } else {
       throw new MilvusdmError(
         "HDF5_INVALID",
-        `Dataset "${embeddingsName}" in "${path}" has type ${ds.dtype}; expected float32, float64 (float vectors) or ` +
+        `Dataset "${embeddingsName}" in "${path}" has type ${dtype}; expected float32, float64 (float vectors) or ` +
           `uint8 (binary vectors, dim/8 bytes per row)`,
       );
     }
@@ -130,17 +280,28 @@ export async function openHdf5Source(path: string, options: Hdf5SourceOptions = 
 
     let idsName: string | null = null;
     let idsDs: Dataset | null = null;
+    let idsMeta: DatasetMetadata | null = null;
     if (!annBenchmarks) {
       const wanted = options.idsDataset ?? "ids";
-      const got = names.includes(wanted) ? file.get(wanted) : null;
+      const got = names.includes(wanted)
+        ? hdf5Call(`Dataset "${wanted}" in "${path}" cannot be opened`, () => file.get(wanted), { strict: false })
+        : null;
       if (options.idsDataset && !got) {
         throw new MilvusdmError("HDF5_INVALID", `"${path}" has no dataset "${wanted}" (datasets: ${listed})`);
       }
       if (got) {
+        if ((got as { type?: string }).type !== "Dataset") {
+          throw new MilvusdmError("HDF5_INVALID", `"${path}" has no dataset "${wanted}" (datasets: ${listed})`);
+        }
         idsName = wanted;
         idsDs = got as Dataset;
-        const ishape = idsDs.shape ?? [];
-        const imeta = idsDs.metadata;
+        const d = idsDs;
+        idsMeta = hdf5Call(
+          `Dataset "${wanted}" in "${path}" cannot be read`,
+          () => d.metadata as unknown as DatasetMetadata,
+        );
+        const idsType = hdf5Call(`Dataset "${wanted}" in "${path}" cannot be read`, () => String(d.dtype));
+        const ishape = safeShape(idsMeta.shape);
         const length = ishape[0];
         if (!(ishape.length === 1 || (ishape.length === 2 && ishape[1] === 1))) {
           throw new MilvusdmError(
@@ -148,10 +309,10 @@ export async function openHdf5Source(path: string, options: Hdf5SourceOptions = 
             `Dataset "${wanted}" in "${path}" has shape [${ishape.join(", ")}], expected one id per row`,
           );
         }
-        if (imeta.type !== 0) {
+        if (idsMeta.type !== 0 || ![1, 2, 4, 8].includes(idsMeta.size)) {
           throw new MilvusdmError(
             "HDF5_INVALID",
-            `Dataset "${wanted}" in "${path}" has type ${idsDs.dtype}, expected int64`,
+            `Dataset "${wanted}" in "${path}" has type ${idsType}, expected int64`,
           );
         }
         if (length !== rows) {
@@ -163,12 +324,16 @@ export async function openHdf5Source(path: string, options: Hdf5SourceOptions = 
       }
     }
 
-    const attributes: Record<string, string | number> = {};
-    for (const key of Object.keys(file.attrs)) {
-      const v = attrValue(file.attrs, key);
-      if (typeof v === "string" || typeof v === "number") attributes[key] = v;
-      else if (typeof v === "bigint") attributes[key] = Number(v);
-    }
+    source = await openFileSource(path);
+    const ctx: Hdf5FileContext = {
+      path,
+      source,
+      signatureAt,
+      fileId: file.file_id,
+      module: await h5Module(),
+      decodeThreads: options.decodeThreads,
+    };
+    const attributes = await readAttributes(ctx);
     let metric: Metric | null = null;
     const recorded = String(attributes["metric"] ?? attributes["metric_type"] ?? "").toUpperCase();
     if (METRICS.has(recorded)) metric = recorded as Metric;
@@ -177,33 +342,93 @@ export async function openHdf5Source(path: string, options: Hdf5SourceOptions = 
       metric = ANN_DISTANCE[distance] ?? null;
     }
 
-    const info: SourceInfo = { dim, vectorType, metric, rows, hasIds: annBenchmarks || idsDs !== null };
-    const dtype = String(ds.dtype);
+    const filtersOf = (d: Dataset, n: string) =>
+      hdf5Call(`Dataset "${n}" in "${path}" cannot be read`, () => d.filters as unknown as Hdf5Filter[]) ?? [];
+    const embReader = await openRowReader(ctx, {
+      name,
+      path: ds.path,
+      rows,
+      cols,
+      rank: 2,
+      elementSize: meta.size,
+      littleEndian: meta.littleEndian,
+      chunks: meta.chunks,
+      filters: filtersOf(ds, name),
+    });
+    readers.push(embReader);
+    let idsReader: RowReader | null = null;
+    if (idsDs && idsMeta && idsName) {
+      const geometry: DatasetGeometry = {
+        name: idsName,
+        path: idsDs.path,
+        rows,
+        cols: 1,
+        rank: safeShape(idsMeta.shape).length === 2 ? 2 : 1,
+        elementSize: idsMeta.size,
+        littleEndian: idsMeta.littleEndian,
+        chunks: idsMeta.chunks,
+        filters: filtersOf(idsDs, idsName),
+      };
+      idsReader = await openRowReader(ctx, geometry);
+      readers.push(idsReader);
+    }
+
+    const info: SourceInfo = { dim, vectorType, metric, rows, hasIds: annBenchmarks || idsReader !== null };
+    const rowBytes = cols * meta.size;
+    const idsFormat = idsMeta ? { size: idsMeta.size, signed: idsMeta.signed } : null;
     let closed = false;
     return {
       path,
       info,
       attributes,
-      layout: { embeddings: embeddingsName, ids: idsName, annBenchmarks, dtype },
+      layout: { embeddings: name, ids: idsName, annBenchmarks, dtype },
+      readPaths: {
+        embeddings: { method: embReader.method, fallbackReason: embReader.fallbackReason },
+        ids: idsReader ? { method: idsReader.method, fallbackReason: idsReader.fallbackReason } : null,
+      },
       async *batches(maxRows: number, signal?: AbortSignal): AsyncGenerator<Batch> {
         const step = Math.max(1, Math.floor(maxRows));
+        const most = Math.min(step, rows);
+        const reuse = options.reuseBuffers === true;
+        // Fresh arrays for every batch, unless the caller asked for reused ones; the float64 staging is reused.
+        let vectorBytes: Uint8Array | null = null;
+        let idBytes: Uint8Array | null = null;
+        let staging: Uint8Array | null = null;
+        let converted: Float32Array | null = null;
         for (let start = 0; start < rows; start += step) {
           throwIfAborted(signal);
+          if (closed) throw new MilvusdmError("INTERNAL", `"${path}" is closed`);
           const end = Math.min(rows, start + step);
           const n = end - start;
-          const raw = ds.slice([[start, end]]);
           let vectors: Float32Array | Uint8Array;
-          if (raw instanceof Float32Array) vectors = raw;
-          else if (raw instanceof Float64Array) vectors = new Float32Array(raw);
-          else if (raw instanceof Uint8Array) vectors = raw;
-          else throw new MilvusdmError("HDF5_INVALID", `Unexpected data type reading "${embeddingsName}" of "${path}"`);
+          if (vectorType === "binary" || meta.size === 4) {
+            const bytes = reuse ? (vectorBytes ??= new Uint8Array(most * rowBytes)) : new Uint8Array(n * rowBytes);
+            await embReader.read(start, end, bytes);
+            vectors = vectorType === "binary"
+              ? bytes.subarray(0, n * rowBytes)
+              : new Float32Array(bytes.buffer, 0, n * cols);
+          } else {
+            staging ??= new Uint8Array(most * rowBytes);
+            await embReader.read(start, end, staging);
+            const doubles = new Float64Array(staging.buffer, 0, n * cols);
+            if (reuse) {
+              converted ??= new Float32Array(most * cols);
+              vectors = converted.subarray(0, n * cols);
+              vectors.set(doubles);
+            } else {
+              vectors = new Float32Array(doubles);
+            }
+          }
           let ids: BigInt64Array | null = null;
           if (annBenchmarks) {
             ids = new BigInt64Array(n);
             for (let i = 0; i < n; i++) ids[i] = BigInt(start + i);
-          } else if (idsDs) {
-            const rawIds = idsDs.slice([[start, end]]);
-            ids = rawIds instanceof BigInt64Array ? rawIds : toBigInt64(rawIds, idsName!, path);
+          } else if (idsReader && idsFormat) {
+            const raw = reuse && idsFormat.size === 8
+              ? (idBytes ??= new Uint8Array(most * 8))
+              : new Uint8Array(n * idsFormat.size);
+            await idsReader.read(start, end, raw);
+            ids = toBigInt64(raw, n, idsFormat, idsName!, path);
           }
           yield { ids, vectors, dim, rows: n };
           // Let other work (inserts in flight) run between slices.
@@ -213,35 +438,72 @@ export async function openHdf5Source(path: string, options: Hdf5SourceOptions = 
       close() {
         if (!closed) {
           closed = true;
-          file.close();
+          closeAll();
         }
       },
     };
   } catch (error) {
-    file.close();
+    closeAll();
     throw error;
   }
 }
 
-function toBigInt64(raw: unknown, name: string, path: string): BigInt64Array {
-  if (raw instanceof BigUint64Array) {
-    const out = new BigInt64Array(raw.length);
-    for (let i = 0; i < raw.length; i++) {
-      if (raw[i] > 0x7fffffffffffffffn) {
-        throw new MilvusdmError("HDF5_INVALID", `Dataset "${name}" in "${path}" has id ${raw[i]} beyond int64`);
-      }
-      out[i] = BigInt.asIntN(64, raw[i]);
+/**
+ * The scalar string and number attributes of an HDF5 file's root group, read safely (see {@linkcode openHdf5Source}
+ * for the file checks). For tools that show a file they may not be able to read as vectors (`inspect`).
+ *
+ * @example
+ * ```ts
+ * const attributes = await readHdf5Attributes("export.h5"); // { collection: "c", metric: "IP", ... }
+ * ```
+ */
+export async function readHdf5Attributes(path: string): Promise<Record<string, string | number>> {
+  const { file, signatureAt } = await openHdf5File(path);
+  let source: ByteSource | null = null;
+  try {
+    source = await openFileSource(path);
+    return await readAttributes({
+      path,
+      source,
+      signatureAt,
+      fileId: file.file_id,
+      module: await h5Module(),
+    });
+  } finally {
+    source?.close();
+    try {
+      hdf5Call(`"${path}" cannot be closed`, () => file.close(), { strict: false });
+    } catch {
+      // closing a broken file: nothing more to do
     }
-    return out;
   }
-  if (
-    raw instanceof Int32Array || raw instanceof Uint32Array || raw instanceof Int16Array ||
-    raw instanceof Uint16Array ||
-    raw instanceof Int8Array || raw instanceof Uint8Array
-  ) {
-    const out = new BigInt64Array(raw.length);
-    for (let i = 0; i < raw.length; i++) out[i] = BigInt(raw[i]);
-    return out;
+}
+
+/** Ids as int64, from little-endian integers of 1, 2, 4 or 8 bytes. */
+function toBigInt64(
+  raw: Uint8Array,
+  n: number,
+  format: { size: number; signed: boolean },
+  name: string,
+  path: string,
+): BigInt64Array {
+  const buffer = raw.buffer;
+  if (format.size === 8) {
+    if (!format.signed) {
+      const unsigned = new BigUint64Array(buffer, 0, n);
+      for (let i = 0; i < n; i++) {
+        if (unsigned[i] > 0x7fffffffffffffffn) {
+          throw new MilvusdmError("HDF5_INVALID", `Dataset "${name}" in "${path}" has id ${unsigned[i]} beyond int64`);
+        }
+      }
+    }
+    return new BigInt64Array(buffer, 0, n);
   }
-  throw new MilvusdmError("HDF5_INVALID", `Dataset "${name}" in "${path}" does not hold integers`);
+  let values: ArrayLike<number>;
+  if (format.size === 4) values = format.signed ? new Int32Array(buffer, 0, n) : new Uint32Array(buffer, 0, n);
+  else if (format.size === 2) values = format.signed ? new Int16Array(buffer, 0, n) : new Uint16Array(buffer, 0, n);
+  else values = format.signed ? new Int8Array(buffer, 0, n) : new Uint8Array(buffer, 0, n);
+  const out = new BigInt64Array(n);
+  for (let i = 0; i < n; i++) out[i] = BigInt(values[i]);
+  return out;
 }

@@ -6,7 +6,7 @@
  */
 import { MilvusdmError } from "../errors.ts";
 import type { Batch, VectorType } from "../types.ts";
-import { h5 } from "./h5.ts";
+import { h5, hdf5Call } from "./h5.ts";
 
 /** Options of {@linkcode createHdf5Writer}. */
 export interface Hdf5WriterOptions {
@@ -41,6 +41,9 @@ export interface Hdf5Writer {
 /**
  * Creates an HDF5 file for vectors at `path` (written as `path.partial` until {@linkcode Hdf5Writer.commit}).
  *
+ * Every h5wasm call is checked (h5wasm ignores the status of a failed write): a full disk or any HDF5 error ends
+ * in an `OUTPUT_ERROR`.
+ *
  * @example
  * ```ts
  * const w = await createHdf5Writer("out.h5", { dim: 128, vectorType: "float", withIds: true });
@@ -59,42 +62,66 @@ export async function createHdf5Writer(path: string, options: Hdf5WriterOptions)
   const rowBytes = vectorType === "float" ? cols * 4 : cols;
   const chunkRows = options.chunkRows ?? Math.max(1, Math.min(65536, Math.floor((1 << 20) / rowBytes)));
   await Deno.remove(partial).catch(() => {});
-  let file: InstanceType<typeof lib.File>;
-  try {
-    file = new lib.File(partial, "w");
-  } catch (error) {
-    throw new MilvusdmError("OUTPUT_ERROR", `Cannot create "${partial}": ${String(error)}`, { cause: error });
-  }
-  const embName = options.embeddingsDataset ?? "embeddings";
-  const emb = file.create_dataset({
-    name: embName,
-    data: vectorType === "float" ? new Float32Array(0) : new Uint8Array(0),
-    shape: [0, cols],
-    maxshape: [null, cols],
-    chunks: [chunkRows, cols],
-    dtype: vectorType === "float" ? "<f" : "<B",
+  const output = <T>(failure: string, fn: () => T, memory = 0): T => {
+    try {
+      return hdf5Call(failure, fn, { memory: memory + 2 * chunkRows * rowBytes });
+    } catch (error) {
+      const message = error instanceof MilvusdmError ? error.message : `${failure}: ${String(error)}`;
+      throw new MilvusdmError("OUTPUT_ERROR", message, { cause: error });
+    }
+  };
+  const file = output(`Cannot create "${partial}"`, () => {
+    const created = new lib.File(partial, "w");
+    if (typeof created.file_id !== "bigint" || created.file_id < 0n) throw new Error("the HDF5 library refused it");
+    return created;
   });
-  const ids = withIds
-    ? file.create_dataset({
-      name: "ids",
-      data: new BigInt64Array(0),
-      shape: [0],
-      maxshape: [null],
-      chunks: [Math.max(chunkRows, 1024)],
-      dtype: "<q",
-    })
-    : null;
-  for (const [key, value] of Object.entries(options.attributes ?? {})) {
-    file.create_attribute(key, value);
-  }
-  let rows = 0;
   let open = true;
   const close = () => {
     if (open) {
       open = false;
-      file.close();
+      output(`Writing "${partial}" failed`, () => {
+        const status = file.close();
+        if (typeof status === "number" && status < 0) throw new Error(`closing returned status ${status}`);
+      });
     }
   };
+  const embName = options.embeddingsDataset ?? "embeddings";
+  let emb: ReturnType<typeof file.create_dataset>;
+  let ids: ReturnType<typeof file.create_dataset> | null;
+  try {
+    emb = output(`Cannot create "${partial}"`, () =>
+      file.create_dataset({
+        name: embName,
+        data: vectorType === "float" ? new Float32Array(0) : new Uint8Array(0),
+        shape: [0, cols],
+        maxshape: [null, cols],
+        chunks: [chunkRows, cols],
+        dtype: vectorType === "float" ? "<f" : "<B",
+      }));
+    ids = withIds
+      ? output(`Cannot create "${partial}"`, () =>
+        file.create_dataset({
+          name: "ids",
+          data: new BigInt64Array(0),
+          shape: [0],
+          maxshape: [null],
+          chunks: [Math.max(chunkRows, 1024)],
+          dtype: "<q",
+        }))
+      : null;
+    for (const [key, value] of Object.entries(options.attributes ?? {})) {
+      output(`Cannot write attribute "${key}" to "${partial}"`, () => file.create_attribute(key, value));
+    }
+  } catch (error) {
+    try {
+      close();
+    } catch {
+      // the first error is the one to report
+    }
+    await Deno.remove(partial).catch(() => {});
+    throw error;
+  }
+  let rows = 0;
   return {
     path,
     get rows() {
@@ -106,29 +133,33 @@ export async function createHdf5Writer(path: string, options: Hdf5WriterOptions)
       if (batch.dim !== dim) throw new MilvusdmError("INTERNAL", `Batch of dim ${batch.dim} into a file of dim ${dim}`);
       if (withIds && !batch.ids) throw new MilvusdmError("INTERNAL", `Batch without ids into "${path}"`);
       const end = rows + batch.rows;
-      try {
+      const failure = `Writing "${partial}" failed (disk full?)`;
+      output(failure, () => {
         emb.resize([end, cols]);
         emb.write_slice([[rows, end], [0, cols]], ownBuffer(batch.vectors));
-        if (ids && batch.ids) {
-          ids.resize([end]);
-          ids.write_slice([[rows, end]], ownBuffer(batch.ids));
-        }
-      } catch (error) {
-        throw new MilvusdmError("OUTPUT_ERROR", `Writing "${partial}" failed (disk full?): ${String(error)}`, {
-          cause: error,
-        });
+      }, batch.vectors.byteLength * 2);
+      if (ids && batch.ids) {
+        const batchIds = batch.ids;
+        output(failure, () => {
+          ids!.resize([end]);
+          ids!.write_slice([[rows, end]], ownBuffer(batchIds));
+        }, batchIds.byteLength * 2);
       }
       rows = end;
     },
     async commit() {
       try {
-        file.flush();
-      } catch (error) {
+        output(`Writing "${partial}" failed`, () => file.flush());
         close();
+      } catch (error) {
+        try {
+          close();
+        } catch {
+          // the first error is the one to report
+        }
         await Deno.remove(partial).catch(() => {});
-        throw new MilvusdmError("OUTPUT_ERROR", `Writing "${partial}" failed: ${String(error)}`, { cause: error });
+        throw error;
       }
-      close();
       try {
         await Deno.rename(partial, path);
       } catch (error) {
@@ -141,6 +172,8 @@ export async function createHdf5Writer(path: string, options: Hdf5WriterOptions)
     async abort() {
       try {
         close();
+      } catch {
+        // the partial file is removed anyway
       } finally {
         await Deno.remove(partial).catch(() => {});
       }
