@@ -167,15 +167,7 @@ export async function prepareTarget(
     reason,
     rowsBefore: 0,
     metric,
-    schema: {
-      database: conn.database,
-      collection,
-      partition,
-      idField: spec.hasIds ? "id" : null,
-      vectorField: "embedding",
-      vectorType: spec.vectorType,
-      dim: spec.dim,
-    },
+    schema: newCollectionSchema(conn, spec, partition),
   });
 
   if (!has.value) {
@@ -276,6 +268,19 @@ export async function prepareTarget(
     rowsBefore,
     metric,
     schema,
+  };
+}
+
+/** What inserts carry into a collection milvusdm creates (`id` and `embedding`). */
+function newCollectionSchema(conn: MilvusConnection, spec: TargetSpec, partition: string): InsertSchema {
+  return {
+    database: conn.database,
+    collection: spec.collection,
+    partition,
+    idField: spec.hasIds ? "id" : null,
+    vectorField: "embedding",
+    vectorType: spec.vectorType,
+    dim: spec.dim,
   };
 }
 
@@ -633,15 +638,7 @@ export async function preparePartitionAppend(
       reason: `partition "${partition}" of the new collection "${collection}" will be created`,
       rowsBefore: 0,
       metric,
-      schema: {
-        database: conn.database,
-        collection,
-        partition,
-        idField: spec.hasIds ? "id" : null,
-        vectorField: "embedding",
-        vectorType: spec.vectorType,
-        dim: spec.dim,
-      },
+      schema: newCollectionSchema(conn, spec, partition),
     };
   }
   const existing = await describeExisting(conn, collection);
