@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { KeyReader, readDestination, type TaskConfig, type TaskKind } from "./config.ts";
+import { type DestinationConfig, KeyReader, readDestination, type TaskConfig, type TaskKind } from "./config.ts";
 import { MilvusdmError } from "./errors.ts";
 import type { MigrationSummary } from "./jobs/common.ts";
 import { hdf5ToMilvus, type Hdf5ToMilvusOptions } from "./jobs/h2m.ts";
@@ -59,12 +59,19 @@ export function h2mOptionsFromYaml(body: KeyReader, overrides: TaskOverrides = {
     dataDir,
     embeddingsDataset: body.string("embeddings_dataset"),
     idsDataset: body.string("ids_dataset"),
-    target: dest.target,
+    ...targetSettings(dest, overrides),
     collection: dest.collection,
     partition: dest.partition,
-    mode: dest.mode,
     dimension: dest.dimension,
     metric: dest.metric,
+  };
+}
+
+/** The settings every job into Milvus takes from the destination keys and the command line. */
+function targetSettings(dest: DestinationConfig, overrides: TaskOverrides) {
+  return {
+    target: dest.target,
+    mode: dest.mode,
     index: dest.index,
     batchBytes: overrides.batchBytes ?? dest.batchBytes,
     inFlight: overrides.inFlight ?? dest.inFlight,
@@ -82,17 +89,11 @@ export function f2mOptionsFromYaml(body: KeyReader, overrides: TaskOverrides = {
   return {
     file,
     allowLossy: overrides.allowLossy || allowLossy,
-    target: dest.target,
+    ...targetSettings(dest, overrides),
     collection: dest.collection,
     partition: dest.partition,
-    mode: dest.mode,
     dimension: dest.dimension,
     metric: dest.metric,
-    index: dest.index,
-    batchBytes: overrides.batchBytes ?? dest.batchBytes,
-    inFlight: overrides.inFlight ?? dest.inFlight,
-    dryRun: overrides.dryRun,
-    resume: overrides.resume,
   };
 }
 
@@ -173,13 +174,7 @@ export function m2mOptionsFromYaml(body: KeyReader, overrides: TaskOverrides = {
     exclude,
     targetCollection: dest.collection,
     newIds: body.boolean("new_ids"),
-    target: dest.target,
-    mode: dest.mode,
-    index: dest.index,
-    batchBytes: overrides.batchBytes ?? dest.batchBytes,
-    inFlight: overrides.inFlight ?? dest.inFlight,
-    dryRun: overrides.dryRun,
-    resume: overrides.resume,
+    ...targetSettings(dest, overrides),
   };
 }
 
