@@ -10,7 +10,7 @@ import { parseTaskYaml } from "./config.ts";
 import { MilvusdmError } from "./errors.ts";
 import { type FaissInspection, inspectFaiss } from "./faiss/mod.ts";
 import { hasHdf5Signature, openHdf5ReadOnly } from "./hdf5/h5.ts";
-import { openHdf5Source } from "./hdf5/reader.ts";
+import { openHdf5Source, readHdf5Attributes } from "./hdf5/reader.ts";
 import { listHdf5Files } from "./jobs/h2m.ts";
 import { inspectMilvus1, type Milvus1Inspection, type MysqlParameters } from "./milvus1/mod.ts";
 import { hdf5TypeName } from "./sources.ts";
@@ -179,19 +179,15 @@ async function inspectHdf5(path: string, bytes: number, options: InspectPathOpti
       }
     };
     walk(file as unknown as Group, "");
-    for (const key of Object.keys(file.attrs)) {
-      let value: unknown;
-      try {
-        value = file.attrs[key]?.value;
-      } catch {
-        continue;
-      }
-      if (typeof value === "string" || typeof value === "number") attributes[key] = value;
-      else if (typeof value === "bigint") attributes[key] = Number(value);
-      else if (value !== undefined && value !== null) attributes[key] = String(value);
-    }
   } finally {
     file.close();
+  }
+  // Attributes through the reader's bounded parser: h5wasm's own attribute reads can hang or abort on a corrupt
+  // file's global heap.
+  try {
+    Object.assign(attributes, await readHdf5Attributes(path));
+  } catch (error) {
+    if (!(error instanceof MilvusdmError)) throw error;
   }
   try {
     const source = await openHdf5Source(path, {
