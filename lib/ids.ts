@@ -51,6 +51,16 @@ export async function findDuplicateIds(
   return found.length ? found : null;
 }
 
+/** Writes the ids start, start+1, ... into `ids` from index `at`, through the int64 words (no BigInt per row). */
+export function fillRangeIds(ids: BigInt64Array, at: number, start: number, count: number): void {
+  const words = new Uint32Array(ids.buffer, ids.byteOffset + at * 8, count * 2);
+  for (let i = 0; i < count; i++) {
+    const v = start + i;
+    words[2 * i] = v >>> 0;
+    words[2 * i + 1] = Math.floor(v / 4294967296);
+  }
+}
+
 /** A view of a source without its ids (the target generates new ones). */
 export function withoutIds(source: VectorSource): VectorSource {
   return {

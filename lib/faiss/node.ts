@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { fillRangeIds } from "../ids.ts";
 import type { ByteSource, Cursor } from "../bytes.ts";
 import type { Batch, VectorType } from "../types.ts";
 
@@ -84,16 +85,6 @@ export function allocVectors(node: Pick<FaissNode, "vectorType" | "d">, rows: nu
 /** The bytes of a vectors array from row `row` for `rows` rows (a view, no copy). */
 export function rowView(vectors: VectorArray, rowSize: number, row: number, rows: number): Uint8Array {
   return new Uint8Array(vectors.buffer, vectors.byteOffset + row * rowSize, rows * rowSize);
-}
-
-/** Writes the ids start, start+1, ... into `ids` from `at` (no BigInt per row). */
-export function fillRangeIds(ids: BigInt64Array, at: number, start: number, count: number): void {
-  const words = new Uint32Array(ids.buffer, ids.byteOffset + at * 8, count * 2);
-  for (let i = 0; i < count; i++) {
-    const v = start + i;
-    words[2 * i] = v >>> 0;
-    words[2 * i + 1] = Math.floor(v / 4294967296);
-  }
 }
 
 /** Streams a node that stores rows in order (it has `readRows`), with ids 0..ntotal-1. */

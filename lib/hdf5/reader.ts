@@ -10,6 +10,7 @@
  *
  * @module
  */
+import { fillRangeIds } from "../ids.ts";
 import type { Dataset } from "h5wasm";
 import { type ByteSource, openFileSource } from "../bytes.ts";
 import { MilvusdmError, throwIfAborted } from "../errors.ts";
@@ -422,7 +423,7 @@ export async function openHdf5Source(path: string, options: Hdf5SourceOptions = 
           let ids: BigInt64Array | null = null;
           if (annBenchmarks) {
             ids = new BigInt64Array(n);
-            for (let i = 0; i < n; i++) ids[i] = BigInt(start + i);
+            fillRangeIds(ids, 0, start, n);
           } else if (idsReader && idsFormat) {
             const raw = reuse && idsFormat.size === 8
               ? (idBytes ??= new Uint8Array(most * 8))
