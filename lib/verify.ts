@@ -13,6 +13,7 @@ import { DEFAULT_BATCH_BYTES, type ProgressEvent, rowsPerBatch } from "./pipelin
 import { openTaskSources, type SourceUnit } from "./sources.ts";
 import type { ResolvedTask } from "./tasks.ts";
 import { bytesPerVector, type VectorType } from "./types.ts";
+import { prng } from "./random.ts";
 
 /** The default sample: rows compared by id per target. */
 export const DEFAULT_SAMPLE = 3000;
@@ -83,18 +84,6 @@ export interface VerifyReport {
   seed: number;
   targets: VerifyTarget[];
   seconds: number;
-}
-
-/** mulberry32: a small seeded PRNG. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /**

@@ -12,6 +12,7 @@ import nodeAssert from "node:assert/strict";
 import { bufferSource } from "../lib/bytes.ts";
 import { MilvusdmError } from "../lib/errors.ts";
 import { openFaissByteSource } from "../lib/faiss/mod.ts";
+import { prng } from "../lib/random.ts";
 
 const DIR = Deno.env.get("MILVUSDM_FAISS_FIXTURES") ?? ".work/fixtures/faiss";
 const SEED = 20240917;
@@ -22,18 +23,6 @@ const SLACK = 1.5 * (1 << 20); // fixed-size buffers: the list read-ahead window
 interface Fixture {
   name: string;
   file: string;
-}
-
-/** mulberry32: a small seeded PRNG. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 // ---- allocation guard: typed arrays created from a length are checked against the current limit ----

@@ -13,6 +13,7 @@
  * does not answer in time is terminated and the case counted as a hang; a crashed library is counted too.
  */
 import nodeAssert from "node:assert/strict";
+import { prng } from "../lib/random.ts";
 import { MilvusdmError } from "../lib/errors.ts";
 import { h5Module, HDF5_MEMORY_HEADROOM } from "../lib/hdf5/h5.ts";
 import { openHdf5Source } from "../lib/hdf5/reader.ts";
@@ -58,18 +59,6 @@ interface Result {
   message?: string;
   ms: number;
   crashed?: boolean;
-}
-
-/** mulberry32: a small seeded PRNG. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function apply(bytes: Uint8Array, m: Mutation): Uint8Array {

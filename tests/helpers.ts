@@ -3,6 +3,8 @@
  * Milvus by id, and running the CLI.
  */
 import { MilvusClient } from "@zilliz/milvus2-sdk-node";
+import { prng } from "../lib/random.ts";
+export { prng };
 import type { MilvusTarget } from "../lib/milvus/connection.ts";
 
 /** The Milvus server tests use: `MILVUSDM_TEST_URI` or the local one. */
@@ -26,18 +28,6 @@ let counter = 0;
 export function uniqueName(prefix: string): string {
   counter++;
   return `${prefix}_${Date.now().toString(36)}_${counter}`;
-}
-
-/** A seeded PRNG (mulberry32). */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** `rows × dim` random floats in [-1, 1). */

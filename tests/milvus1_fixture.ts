@@ -11,6 +11,7 @@
  * @module
  */
 import assert from "node:assert/strict";
+import { prng } from "../lib/random.ts";
 import { DatabaseSync } from "node:sqlite";
 import type { Connection } from "mysql2/promise";
 import { MilvusdmError } from "../lib/errors.ts";
@@ -139,17 +140,7 @@ export interface BuiltFixture {
   files: TableFilesRowSpec[];
 }
 
-/** A small deterministic PRNG (mulberry32). */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return function next(): number {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { prng };
 
 /** The 1.x SQLite schema, as `SqliteMetaImpl` creates it. */
 export const SQLITE_SCHEMA = [
