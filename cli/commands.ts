@@ -9,6 +9,7 @@ import denoJson from "../deno.json" with { type: "json" };
 import { TASK_KINDS, type TaskKind } from "../lib/config.ts";
 import { EXIT_CODES } from "../lib/errors.ts";
 import { MODES } from "../lib/milvus/sink.ts";
+import { WRITE_PATHS, type WritePath } from "../lib/import/importer.ts";
 
 /** Flags every command that prints takes. */
 export interface OutputFlags {
@@ -29,6 +30,7 @@ export interface RunFlags extends OutputFlags {
   inFlight?: number;
   destUri?: string;
   allowLossy?: boolean;
+  writePath?: WritePath;
   /** `run` only: continue an interrupted run. */
   resume?: boolean;
   /** `run` only: plan instead of running. */
@@ -71,6 +73,14 @@ function mode(value: string): "skip" | "append" | "overwrite" {
   return v as "skip" | "append" | "overwrite";
 }
 
+function writePath(value: string): WritePath {
+  const v = value.toLowerCase();
+  if (!(WRITE_PATHS as readonly string[]).includes(v)) {
+    throw new InvalidArgumentError(`expected auto, insert or import`);
+  }
+  return v as WritePath;
+}
+
 function taskKind(value: string): TaskKind {
   const v = value.toUpperCase();
   if (!(TASK_KINDS as readonly string[]).includes(v)) throw new InvalidArgumentError(`expected F2M, H2M, M2M or M2H`);
@@ -88,10 +98,15 @@ function addOutputFlags(cmd: Command): Command {
 function addOverrideFlags(cmd: Command): Command {
   return cmd
     .option("--mode <mode>", "override the YAML's mode: skip, append or overwrite", mode)
-    .option("--batch-bytes <n>", "bytes of vectors per insert request (default 8388608)", positiveInt)
+    .option("--batch-bytes <n>", "bytes of vectors per insert request (default 4194304)", positiveInt)
     .option("--in-flight <n>", "insert requests in flight (default 2)", positiveInt)
     .option("--dest-uri <uri>", "override the target address (http://host:port or https://host:port)")
-    .option("--allow-lossy", "F2M: accept the reconstructions of lossy (quantized) Faiss indexes");
+    .option("--allow-lossy", "F2M: accept the reconstructions of lossy (quantized) Faiss indexes")
+    .option(
+      "--write-path <path>",
+      "override the YAML's write_path: insert, import (the server's bulk import) or auto (import for large loads)",
+      writePath,
+    );
 }
 
 function addRunOnlyFlags(cmd: Command): Command {

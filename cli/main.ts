@@ -102,6 +102,7 @@ function overridesOf(flags: RunFlags | VerifyFlags): TaskOverrides {
     inFlight: run.inFlight,
     destUri: flags.destUri,
     allowLossy: flags.allowLossy,
+    writePath: run.writePath,
   };
 }
 

@@ -10,6 +10,8 @@ import { MilvusdmError } from "./errors.ts";
 import type { MilvusTarget } from "./milvus/connection.ts";
 import { type IndexSpec, type Mode, MODES } from "./milvus/sink.ts";
 import type { Metric } from "./types.ts";
+import { type ImportOptions, WRITE_PATHS, type WritePath } from "./import/importer.ts";
+import type { ImportStorageConfig } from "./import/storage.ts";
 
 /** The four jobs. */
 export type TaskKind = "F2M" | "H2M" | "M2M" | "M2H";
@@ -99,7 +101,7 @@ export function parseTaskYaml(
 }
 
 /** Keys whose values are secrets, wherever they sit in the YAML (`dest_password`, `mysql_parameter.password`...). */
-const SECRET_KEY = /(password|passwd|token|secret|api_?key)$/i;
+const SECRET_KEY = /(password|passwd|token|secret|api_?key|secret_(access_)?key)$/i;
 
 /**
  * The secret values of a task body: every string or number under a key named like a password or token, and the
@@ -304,6 +306,8 @@ export interface DestinationConfig {
   index?: IndexSpec | false;
   batchBytes?: number;
   inFlight?: number;
+  writePath?: WritePath;
+  import?: ImportOptions;
 }
 
 /** Values given beside the YAML that replace its keys (command-line flags). */
@@ -396,7 +400,65 @@ export function readDestination(r: KeyReader, overrides: DestinationOverrides = 
     index,
     batchBytes: r.integer("batch_bytes", 1024, 48 * 1024 * 1024, "a byte count from 1024 to 50331648"),
     inFlight: r.integer("in_flight", 1, 64, "a number from 1 to 64"),
+    writePath: readWritePath(r),
+    import: readImport(r),
   };
+}
+
+function readWritePath(r: KeyReader): WritePath | undefined {
+  const raw = r.string("write_path");
+  if (raw === undefined) return undefined;
+  const value = raw.toLowerCase() as WritePath;
+  if (!WRITE_PATHS.includes(value)) {
+    throw new MilvusdmError(
+      "CONFIG_INVALID",
+      `${r.path}.write_path: expected one of ${WRITE_PATHS.join(", ")}, got ${JSON.stringify(raw)}`,
+    );
+  }
+  return value;
+}
+
+const MAX_BYTES = Number.MAX_SAFE_INTEGER;
+
+/** Reads the bulk-import keys: thresholds, file-set size, and `import_storage`. */
+function readImport(r: KeyReader): ImportOptions | undefined {
+  const options: ImportOptions = {
+    thresholdBytes: r.integer("import_threshold_bytes", 0, MAX_BYTES, "a byte count"),
+    fileBytes: r.integer("import_file_bytes", 1024, MAX_BYTES, "a byte count of at least 1024"),
+    keepFiles: r.boolean("keep_import_files"),
+    jobsInFlight: r.integer("imports_in_flight", 1, 16, "a number from 1 to 16"),
+    storage: readImportStorage(r),
+  };
+  const set = Object.entries(options).filter(([, v]) => v !== undefined);
+  return set.length > 0 ? Object.fromEntries(set) as ImportOptions : undefined;
+}
+
+function readImportStorage(r: KeyReader): ImportStorageConfig | undefined {
+  const m = r.mapping("import_storage");
+  if (!m) return undefined;
+  const type = (m.string("type") ?? (m.has("bucket") ? "s3" : "local")).toLowerCase();
+  if (type === "local") {
+    return { type: "local", dir: m.string("dir"), serverDir: m.string("server_dir") };
+  }
+  if (type === "s3" || type === "minio") {
+    const bucket = m.requiredString("bucket", "the bucket the Milvus server uses (minio.bucketName)");
+    return {
+      type: "s3",
+      bucket,
+      endpoint: m.string("endpoint"),
+      prefix: m.string("prefix"),
+      region: m.string("region"),
+      accessKeyId: m.string("access_key_id"),
+      secretAccessKey: m.string("secret_access_key"),
+      sessionToken: m.string("session_token"),
+      forcePathStyle: m.boolean("force_path_style"),
+      stagingDir: m.string("staging_dir"),
+    };
+  }
+  throw new MilvusdmError(
+    "CONFIG_INVALID",
+    `${m.path}.type: expected local or s3, got ${JSON.stringify(type)}`,
+  );
 }
 
 /**

@@ -26,6 +26,8 @@ export type ErrorCode =
   | "TARGET_SCHEMA_MISMATCH"
   | "TARGET_COUNT_MISMATCH"
   | "OUTPUT_ERROR"
+  | "IMPORT_FAILED"
+  | "IMPORT_STORAGE_ERROR"
   // Verification found differences.
   | "VERIFY_FAILED"
   // The run was interrupted (Ctrl-C, AbortSignal).
@@ -95,6 +97,8 @@ export function exitCodeFor(error: unknown): number {
     case "TARGET_SCHEMA_MISMATCH":
     case "TARGET_COUNT_MISMATCH":
     case "OUTPUT_ERROR":
+    case "IMPORT_FAILED":
+    case "IMPORT_STORAGE_ERROR":
       return EXIT_CODES.target;
     case "VERIFY_FAILED":
       return EXIT_CODES.verify;

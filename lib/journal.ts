@@ -18,6 +18,22 @@ export interface UnitProgress {
   durable: number;
   /** The end of the furthest row range ever sent: rows in [durable, sentUpTo) may be in the target. */
   sentUpTo: number;
+  /** Bulk import: rows per file set (fixed for the migration, so a resume cuts the same sets). */
+  importSetRows?: number;
+  /** Bulk import: file sets whose import completed (each is atomic). */
+  imported?: number[];
+  /** Bulk import: file sets whose import was started and not yet seen to complete (task null: not yet known). */
+  pendingImports?: PendingImport[];
+}
+
+/** A file set handed to the server's import, not yet seen to complete. */
+export interface PendingImport {
+  /** Index of the file set in its unit. */
+  set: number;
+  /** The server's import task id (a decimal int64: never a Number), or null if the reply never came. */
+  task: string | null;
+  /** The file paths the import was given, as the server sees them (they identify the task when its id is lost). */
+  files: string[];
 }
 
 /** What a journal file holds. */
@@ -33,6 +49,8 @@ export interface JournalData {
   state: "running" | "done";
   createdAt: string;
   updatedAt: string;
+  /** How rows are written: inserts, or the server's bulk import (a resume keeps the path the run started on). */
+  writePath?: "insert" | "import";
   /** Rows each target (`collection/partition`) held before the first run. */
   rowsBefore: Record<string, number>;
   /** Progress per unit, by unit name. */

@@ -11,6 +11,7 @@ import type { MigrationSummary } from "./jobs/common.ts";
 import { hdf5ToMilvus, type Hdf5ToMilvusOptions } from "./jobs/h2m.ts";
 import type { LoadOptions } from "./pipeline.ts";
 import type { Mode } from "./milvus/sink.ts";
+import type { WritePath } from "./import/importer.ts";
 import type { MysqlParameters } from "./milvus1/mod.ts";
 import type { CollectionSelection } from "./jobs/milvus1_select.ts";
 import { faissToMilvus, type FaissToMilvusOptions } from "./jobs/f2m.ts";
@@ -33,6 +34,8 @@ export interface TaskOverrides {
   allowLossy?: boolean;
   /** `--resume` (`*ToMilvus` jobs): continue an interrupted run of the same migration. */
   resume?: boolean;
+  /** `--write-path`: replaces `write_path`. */
+  writePath?: WritePath;
 }
 
 /** Callbacks and the abort signal of a run. */
@@ -77,6 +80,8 @@ function targetSettings(dest: DestinationConfig, overrides: TaskOverrides) {
     inFlight: overrides.inFlight ?? dest.inFlight,
     dryRun: overrides.dryRun,
     resume: overrides.resume,
+    writePath: overrides.writePath ?? dest.writePath,
+    import: dest.import,
   };
 }
 
@@ -200,6 +205,7 @@ function unusedOverrides(kind: TaskKind, overrides: TaskOverrides): string[] {
     if (overrides.destUri) unused.push("--dest-uri");
     if (overrides.inFlight) unused.push("--in-flight");
     if (overrides.resume) unused.push("--resume");
+    if (overrides.writePath) unused.push("--write-path");
   }
   if (kind !== "F2M" && overrides.allowLossy) unused.push("--allow-lossy");
   return unused.map((flag) => `${flag} does not apply to ${kind} and is ignored`);

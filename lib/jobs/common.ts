@@ -17,9 +17,16 @@ import {
   serverMetric,
   strongCount,
 } from "../milvus/sink.ts";
-import { type LoadOptions, type LoadUnit, loadUnits } from "../pipeline.ts";
+import { type LoadOptions, type LoadResult, type LoadUnit, loadUnits } from "../pipeline.ts";
 import { hashOf, Journal, type JournalOptions, milvusdmHome } from "../journal.ts";
-import { BINARY_METRICS, FLOAT_METRICS, type Metric, type VectorType } from "../types.ts";
+import { BINARY_METRICS, bytesPerVector, FLOAT_METRICS, type Metric, type VectorType } from "../types.ts";
+import {
+  chooseWritePath,
+  type ImportOptions,
+  importUnits,
+  type WritePath,
+  type WritePathChoice,
+} from "../import/importer.ts";
 
 /** Options every job that writes into Milvus takes. */
 export interface ToMilvusOptions extends LoadOptions, JournalOptions {
@@ -37,6 +44,13 @@ export interface ToMilvusOptions extends LoadOptions, JournalOptions {
   dryRun?: boolean;
   /** Informational messages (what was decided, and why). */
   onLog?: (message: string) => void;
+  /**
+   * How rows reach the server: `insert` requests, the server's bulk `import` (files the server reads), or `auto`
+   * (the default: import when the vectors take at least `import.thresholdBytes` and the server can read the files).
+   */
+  writePath?: WritePath;
+  /** Settings of the bulk-import path. */
+  import?: ImportOptions;
 }
 
 /** The result of one job into Milvus. */
@@ -71,6 +85,8 @@ export interface TargetSummary {
   rowsUpserted?: number;
   /** The journal file of this migration, when one is kept. */
   journal?: string;
+  /** How the rows were (or, on a dry run, would be) written, and why. */
+  writePath?: WritePathChoice;
   /** Rows the target holds afterwards (collection or partition); null on a dry run or skip. */
   rowCount: number | null;
   /** Index built, if any. */
@@ -282,7 +298,12 @@ export async function loadTarget(
         `the same way`,
     );
   }
-  if (prepared.action === "skip" || options.dryRun) return base(prepared, prepared.action, prepared.reason);
+  if (prepared.action === "skip") return base(prepared, prepared.action, prepared.reason);
+  const totalRows = units.reduce((n, u) => n + u.source.info.rows, 0);
+  if (options.dryRun) {
+    const writePath = await decideWritePath(conn, spec, totalRows, options, undefined);
+    return { ...base(prepared, prepared.action, prepared.reason), writePath };
+  }
   let journal: Journal | undefined;
   const target = `${spec.collection}/${prepared.schema.partition}`;
   if (dir && !options.dryRun) {
@@ -291,10 +312,10 @@ export async function loadTarget(
     journal.save();
   }
   const rowsBefore = journal?.data.rowsBefore[target] ?? prepared.rowsBefore;
-  const loaded = await loadUnits(conn, prepared, units, options, journal);
+  const writePath = await decideWritePath(conn, spec, totalRows, options, journal);
+  const loaded = await writeUnits(conn, prepared, units, options, writePath, journal, key);
   if (loaded.rowsSkipped > 0) log(`Resumed: ${loaded.rowsSkipped} rows were already in the target and were skipped`);
   if (loaded.rowsUpserted > 0) log(`Resumed: ${loaded.rowsUpserted} rows that may have been stored were upserted`);
-  const totalRows = units.reduce((n, u) => n + u.source.info.rows, 0);
   log(`All rows sent: flushing, checking the row count, building the index and loading "${spec.collection}"`);
   let rowCount: number;
   let indexBuilt: string | null;
@@ -336,5 +357,47 @@ export async function loadTarget(
     rowsUpserted: loaded.rowsUpserted,
     rowCount,
     indexBuilt,
+    writePath,
   };
+}
+
+/**
+ * The write path of a load: the one an interrupted run started on (recorded in its journal), else the option's
+ * (`auto` by default, decided from the bytes of vectors). Logged with its reason and recorded in the journal.
+ */
+export async function decideWritePath(
+  conn: MilvusConnection,
+  spec: { dim: number; vectorType: VectorType },
+  rows: number,
+  options: ToMilvusOptions,
+  journal: Journal | undefined,
+): Promise<WritePathChoice> {
+  let choice: WritePathChoice;
+  const recorded = journal?.resumed ? (journal.data.writePath ?? "insert") : undefined;
+  if (recorded) {
+    choice = { path: recorded, reason: `the interrupted run used ${recorded}` };
+  } else {
+    const bytes = rows * bytesPerVector(spec.vectorType, spec.dim);
+    choice = await chooseWritePath(conn, options.writePath, bytes, options.import, { dryRun: options.dryRun });
+  }
+  options.onLog?.(`Writing by ${choice.path}: ${choice.reason}`);
+  if (journal && journal.data.writePath !== choice.path) {
+    journal.data.writePath = choice.path;
+    journal.save();
+  }
+  return choice;
+}
+
+/** Loads units by the chosen path: insert requests, or the server's bulk import. */
+export function writeUnits(
+  conn: MilvusConnection,
+  prepared: PreparedTarget,
+  units: LoadUnit[],
+  options: ToMilvusOptions,
+  writePath: WritePathChoice,
+  journal: Journal | undefined,
+  runName: string,
+): Promise<LoadResult> {
+  if (writePath.path === "insert") return loadUnits(conn, prepared, units, options, journal);
+  return importUnits(conn, prepared, units, { ...options, runName }, journal);
 }

@@ -6,7 +6,6 @@
 import { MilvusdmError } from "../errors.ts";
 import { type Milvus1Source, type MysqlParameters, openMilvus1, partitionSource } from "../milvus1/mod.ts";
 import { indexAndLoad, preparePartitionAppend, prepareTarget, strongCount, verifyCount } from "../milvus/sink.ts";
-import { loadUnits } from "../pipeline.ts";
 import { findDuplicateIds, withoutIds } from "../ids.ts";
 import type { Metric } from "../types.ts";
 import { Journal } from "../journal.ts";
@@ -14,11 +13,13 @@ import type { LoadUnit } from "../pipeline.ts";
 import {
   checkTargetOptions,
   configForJournal,
+  decideWritePath,
   type MigrationSummary,
   planJournal,
   type TargetSummary,
   type ToMilvusOptions,
   withConnection,
+  writeUnits,
 } from "./common.ts";
 import { type CollectionSelection, selectPartitions } from "./milvus1_select.ts";
 
@@ -195,6 +196,14 @@ export async function milvusToMilvus(options: MilvusToMilvusOptions): Promise<Mi
         const journal = plan.dir && !options.dryRun
           ? await Journal.open(plan.key, plan.configHash, "M2M", { dir: plan.dir, resume: plan.resuming })
           : undefined;
+        const collectionRowsAll = units.reduce((n, u) => n + u.source.info.rows, 0);
+        const writePath = await decideWritePath(
+          conn,
+          spec,
+          collectionRowsAll,
+          { ...options, collection: name },
+          journal,
+        );
         let lastSchema = collectionLevel.schema;
         let resumedRows = 0;
         // Progress over the whole collection, not per partition.
@@ -219,12 +228,21 @@ export async function milvusToMilvus(options: MilvusToMilvusOptions): Promise<Mi
             totals.rows += unit.source.info.rows;
             firstTargets.set(unit.partition, totals);
             const offset = rowsBeforeUnit;
-            const loaded = await loadUnits(conn, prepared, [unit], {
-              ...options,
-              onProgress: options.onProgress
-                ? (p) => options.onProgress!({ ...p, rowsDone: offset + p.rowsDone, rowsTotal: collectionRows })
-                : undefined,
-            }, journal);
+            const loaded = await writeUnits(
+              conn,
+              prepared,
+              [unit],
+              {
+                ...options,
+                collection: name,
+                onProgress: options.onProgress
+                  ? (p) => options.onProgress!({ ...p, rowsDone: offset + p.rowsDone, rowsTotal: collectionRows })
+                  : undefined,
+              },
+              writePath,
+              journal,
+              plan.key,
+            );
             rowsBeforeUnit += unit.source.info.rows;
             rows = loaded.rowsSent;
             resumedRows += loaded.rowsSkipped + loaded.rowsUpserted;
@@ -250,6 +268,7 @@ export async function milvusToMilvus(options: MilvusToMilvusOptions): Promise<Mi
             vectorType: spec.vectorType,
             metric: prepared.metric,
             journal: journal?.path,
+            writePath,
           });
         }
         if (!options.dryRun) {
