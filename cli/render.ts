@@ -97,10 +97,17 @@ export function renderPlan(plan: TaskPlan, file: string): string {
     for (const t of plan.targets) count[t.action]++;
     const parts = Object.entries(count).filter(([, n]) => n > 0).map(([a, n]) => `${n} ${a}`);
     lines.push(`Targets: ${parts.join(", ")}`);
-    lines.push(
-      `Inserts: ${fmtCount(plan.batches)}${plan.sourceKind === "Faiss" ? " or more (IVF lists are sent apart)" : ""} ` +
-        `of at most ${fmtBytes(plan.batchBytes)} of vectors, ${plan.inFlight} in flight`,
-    );
+    if (plan.writePath?.path === "import") {
+      lines.push(`Write path: the server's bulk import (NumPy file sets): ${plan.writePath.reason}`);
+    } else {
+      if (plan.writePath) lines.push(`Write path: insert requests: ${plan.writePath.reason}`);
+      lines.push(
+        `Inserts: ${fmtCount(plan.batches)}${
+          plan.sourceKind === "Faiss" ? " or more (IVF lists are sent apart)" : ""
+        } ` +
+          `of at most ${fmtBytes(plan.batchBytes)} of vectors, ${plan.inFlight} in flight`,
+      );
+    }
     lines.push(`Index: ${plan.index} (built after the load when a collection has none; then the collection is loaded)`);
   }
   return lines.join("\n");

@@ -74,6 +74,8 @@ export interface TaskPlan {
   inFlight: number;
   /** The index built after the load when a collection has none: a type, or `none`. */
   index: string;
+  /** How rows would be written (`insert` or `import`) and why; absent for M2H and when everything is skipped. */
+  writePath?: { path: "insert" | "import"; reason: string };
 }
 
 /** Hooks of {@linkcode planTask}. */
@@ -198,6 +200,7 @@ export async function planTask(task: ResolvedTask, hooks: PlanHooks = {}): Promi
     batches: units.filter((u) => sent.has(u.name)).reduce((n, u) => n + u.batches, 0),
     batchBytes,
     inFlight: task.options.inFlight ?? DEFAULT_IN_FLIGHT,
+    writePath: summary.targets.find((t) => t.writePath)?.writePath,
     index: index === false
       ? "none"
       : index
