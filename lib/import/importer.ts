@@ -96,6 +96,8 @@ export async function chooseWritePath(
         { hint: "Use write_path: insert (or auto)" },
       );
     }
+    // The storage is checked now (folder writable, bucket reachable), before the target is touched.
+    if (!settings.dryRun) await openImportStorage(options.storage);
     return { path: "import", reason: "write_path is import" };
   }
   const threshold = options.thresholdBytes ?? DEFAULT_IMPORT_THRESHOLD_BYTES;

@@ -67,7 +67,11 @@ export interface ImportStorage {
 /** Opens the storage a configuration describes (the default: a local folder). */
 export async function openImportStorage(config: ImportStorageConfig | undefined): Promise<ImportStorage> {
   const c = config ?? { type: "local" };
-  if (c.type === "local") return localStorage(c);
+  if (c.type === "local") {
+    const storage = localStorage(c);
+    await makeDir(storage.dir);
+    return storage;
+  }
   if (c.type === "s3") return await s3Storage(c);
   throw new MilvusdmError(
     "CONFIG_INVALID",
@@ -99,10 +103,11 @@ async function removeQuietly(path: string, recursive = false): Promise<void> {
   }
 }
 
-function localStorage(config: LocalImportStorage): ImportStorage {
+function localStorage(config: LocalImportStorage): ImportStorage & { dir: string } {
   const dir = absolute((config.dir ?? `${milvusdmHome()}/imports`).replace(/\/+$/, ""));
   const serverDir = (config.serverDir ?? dir).replace(/\/+$/, "");
   return {
+    dir,
     kind: "local",
     where: config.serverDir ? `${dir} (the server reads it as ${serverDir})` : dir,
     async stage(name) {

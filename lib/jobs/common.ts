@@ -188,6 +188,8 @@ export interface JournalPlan {
   configHash: string;
   /** Continuing an interrupted run. */
   resuming: boolean;
+  /** The write path the interrupted run used, when resuming (runs from before write paths used insert). */
+  resumedWritePath?: "insert" | "import";
   /** Set when the migration completed earlier and append would store it twice: nothing is to be sent. */
   skipReason?: string;
 }
@@ -245,7 +247,7 @@ export async function planJournal(
       }
     }
   }
-  return { dir, key, configHash, resuming };
+  return { dir, key, configHash, resuming, resumedWritePath: resuming ? prior?.writePath ?? "insert" : undefined };
 }
 
 /**
@@ -286,6 +288,9 @@ export async function loadTarget(
     journal: dir ? `${dir}/${key}.json` : undefined,
   });
   if (plan.skipReason) return base(null, "skip", plan.skipReason);
+  const totalRows = units.reduce((n, u) => n + u.source.info.rows, 0);
+  // Decided (and the import storage checked) before the target is touched.
+  const writePath = await decideWritePath(conn, spec, totalRows, options, plan.resumedWritePath);
   const prepared = await prepareTarget(
     conn,
     { ...spec, mode: resuming ? "append" : spec.mode, index: options.index },
@@ -299,20 +304,16 @@ export async function loadTarget(
     );
   }
   if (prepared.action === "skip") return base(prepared, prepared.action, prepared.reason);
-  const totalRows = units.reduce((n, u) => n + u.source.info.rows, 0);
-  if (options.dryRun) {
-    const writePath = await decideWritePath(conn, spec, totalRows, options, undefined);
-    return { ...base(prepared, prepared.action, prepared.reason), writePath };
-  }
+  if (options.dryRun) return { ...base(prepared, prepared.action, prepared.reason), writePath };
   let journal: Journal | undefined;
   const target = `${spec.collection}/${prepared.schema.partition}`;
   if (dir && !options.dryRun) {
     journal = await Journal.open(key, plan.configHash, identity.job, { dir, resume: resuming });
     if (journal.data.rowsBefore[target] === undefined) journal.data.rowsBefore[target] = prepared.rowsBefore;
+    journal.data.writePath = writePath.path;
     journal.save();
   }
   const rowsBefore = journal?.data.rowsBefore[target] ?? prepared.rowsBefore;
-  const writePath = await decideWritePath(conn, spec, totalRows, options, journal);
   const loaded = await writeUnits(conn, prepared, units, options, writePath, journal, key);
   if (loaded.rowsSkipped > 0) log(`Resumed: ${loaded.rowsSkipped} rows were already in the target and were skipped`);
   if (loaded.rowsUpserted > 0) log(`Resumed: ${loaded.rowsUpserted} rows that may have been stored were upserted`);
@@ -362,29 +363,22 @@ export async function loadTarget(
 }
 
 /**
- * The write path of a load: the one an interrupted run started on (recorded in its journal), else the option's
- * (`auto` by default, decided from the bytes of vectors). Logged with its reason and recorded in the journal.
+ * The write path of a load: the one an interrupted run started on (`resumed`), else the option's (`auto` by
+ * default, decided from the bytes of vectors). Logged with its reason; the caller records it in the journal.
  */
 export async function decideWritePath(
   conn: MilvusConnection,
   spec: { dim: number; vectorType: VectorType },
   rows: number,
   options: ToMilvusOptions,
-  journal: Journal | undefined,
+  resumed: "insert" | "import" | undefined,
 ): Promise<WritePathChoice> {
-  let choice: WritePathChoice;
-  const recorded = journal?.resumed ? (journal.data.writePath ?? "insert") : undefined;
-  if (recorded) {
-    choice = { path: recorded, reason: `the interrupted run used ${recorded}` };
-  } else {
-    const bytes = rows * bytesPerVector(spec.vectorType, spec.dim);
-    choice = await chooseWritePath(conn, options.writePath, bytes, options.import, { dryRun: options.dryRun });
-  }
+  const choice: WritePathChoice = resumed
+    ? { path: resumed, reason: `the interrupted run used ${resumed}` }
+    : await chooseWritePath(conn, options.writePath, rows * bytesPerVector(spec.vectorType, spec.dim), options.import, {
+      dryRun: options.dryRun,
+    });
   options.onLog?.(`Writing by ${choice.path}: ${choice.reason}`);
-  if (journal && journal.data.writePath !== choice.path) {
-    journal.data.writePath = choice.path;
-    journal.save();
-  }
   return choice;
 }
 

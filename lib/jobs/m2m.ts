@@ -183,6 +183,15 @@ export async function milvusToMilvus(options: MilvusToMilvusOptions): Promise<Mi
           targets.push(skipped(plan.skipReason, group.metric));
           continue;
         }
+        // Decided (and the import storage checked) before the target is touched.
+        const collectionRows = units.reduce((n, u) => n + u.source.info.rows, 0);
+        const writePath = await decideWritePath(
+          conn,
+          spec,
+          collectionRows,
+          { ...options, collection: name },
+          plan.resumedWritePath,
+        );
         const collectionLevel = await prepareTarget(
           conn,
           { ...spec, mode: plan.resuming ? "append" : spec.mode, partition: null },
@@ -196,18 +205,13 @@ export async function milvusToMilvus(options: MilvusToMilvusOptions): Promise<Mi
         const journal = plan.dir && !options.dryRun
           ? await Journal.open(plan.key, plan.configHash, "M2M", { dir: plan.dir, resume: plan.resuming })
           : undefined;
-        const collectionRowsAll = units.reduce((n, u) => n + u.source.info.rows, 0);
-        const writePath = await decideWritePath(
-          conn,
-          spec,
-          collectionRowsAll,
-          { ...options, collection: name },
-          journal,
-        );
+        if (journal) {
+          journal.data.writePath = writePath.path;
+          journal.save();
+        }
         let lastSchema = collectionLevel.schema;
         let resumedRows = 0;
-        // Progress over the whole collection, not per partition.
-        const collectionRows = units.reduce((n, u) => n + u.source.info.rows, 0);
+        // Progress is over the whole collection (collectionRows), not per partition.
         let rowsBeforeUnit = 0;
         const firstTargets: PartitionTotals = new Map();
         for (const unit of units) {
