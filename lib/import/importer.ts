@@ -15,9 +15,9 @@ import { checkStatus, control, type MilvusConnection } from "../milvus/connectio
 import { NpyWriter } from "../milvus/npy.ts";
 import type { PreparedTarget } from "../milvus/sink.ts";
 import { validateBatch } from "../milvus/wire.ts";
-import type { Journal, PendingImport, UnitProgress } from "../journal.ts";
+import { hashOf, type Journal, type PendingImport, type UnitProgress } from "../journal.ts";
 import { type LoadOptions, type LoadResult, type LoadUnit, rowsPerBatch, sliceBatch } from "../pipeline.ts";
-import { type Batch, bytesPerVector, type VectorType } from "../types.ts";
+import { type Batch, bytesPerVector } from "../types.ts";
 import { type ImportStorage, type ImportStorageConfig, openImportStorage } from "./storage.ts";
 
 /** How rows reach the server: `insert` requests, the server's bulk `import`, or `auto` (import for large loads). */
@@ -65,7 +65,12 @@ export function serverCanImport(version: string): boolean {
 
 function isLoopback(address: string): boolean {
   const host = address.replace(/:\d+$/, "").replace(/^\[|\]$/g, "").toLowerCase();
-  return host === "localhost" || host === "::1" || /^127\./.test(host) || host === Deno.hostname?.().toLowerCase();
+  if (host === "localhost" || host === "::1" || /^127\./.test(host)) return true;
+  try {
+    return host === Deno.hostname().toLowerCase();
+  } catch {
+    return false;
+  }
 }
 
 /**
@@ -387,16 +392,18 @@ export async function importUnits(
   let rowsDone = 0;
   let rowsSkipped = 0;
   let rowsSent = 0;
-  const emit = (owner: Owner, rows: number) => {
+  // `partial`: rows of the set being imported that the server reports done (its progress percent).
+  const emit = (owner: Owner, rows: number, partial = 0) => {
     rowsDone += rows;
     owner.done += rows;
+    const done = rowsDone + rowsSkipped + partial;
     options.onProgress?.({
       unit: owner.name,
-      unitRowsDone: Math.min(owner.done, owner.rows),
+      unitRowsDone: Math.min(owner.done + partial, owner.rows),
       unitRows: owner.rows,
-      rowsDone: rowsDone + rowsSkipped,
+      rowsDone: done,
       rowsTotal,
-      bytesDone: (rowsDone + rowsSkipped) * vectorBytes,
+      bytesDone: done * vectorBytes,
       elapsedSeconds: (performance.now() - started) / 1000,
     });
   };
@@ -418,7 +425,17 @@ export async function importUnits(
 
   const finishOldest = async () => {
     const next = pending.shift()!;
-    const outcome = await waitForTask(conn, next.task, { signal: options.signal });
+    let reported = -1;
+    const outcome = await waitForTask(conn, next.task, {
+      signal: options.signal,
+      onPoll: (percent) => {
+        const partial = Math.floor(next.fileSet.rows * Math.min(99, percent) / 100);
+        if (partial > reported) {
+          reported = partial;
+          emit(next.owner, 0, partial);
+        }
+      },
+    });
     if (outcome.failed) {
       if (next.progress && journal) {
         next.progress.pendingImports = (next.progress.pendingImports ?? []).filter((p) => p.set !== next.fileSet.set);
@@ -461,14 +478,19 @@ export async function importUnits(
       record.task = task;
       journal.save();
     }
+    log(`Importing ${fileSet.rows} rows of "${owner.name}" (file set ${fileSet.set + 1}, task ${task})`);
     pending.push({ fileSet, paths, task, progress, owner });
   };
 
   const setRowsOf = (progress: UnitProgress | null) => progress?.importSetRows ?? defaultSetRows;
+  // The file set being written, closed (without its size check) if the load fails.
+  let current: FileSet | null = null;
 
   try {
-    for (const [index, unit] of units.entries()) {
+    for (const unit of units) {
       throwIfAborted(options.signal);
+      // File sets are named after the unit, so sets of different units never share a folder.
+      const unitTag = (await hashOf(unit.name)).slice(0, 12);
       const rows = unit.source.info.rows;
       const owner: Owner = { name: unit.name, done: 0, rows };
       const progress = journal ? journal.unit(unit.name, rows, unit.fingerprint ?? `${rows}`) : null;
@@ -512,7 +534,7 @@ export async function importUnits(
       }
       if (imported.size >= sets) continue;
       let pos = 0;
-      let current: FileSet | null = null;
+      current = null;
       for await (const batch of unit.source.batches(maxRows, options.signal)) {
         if (batch.rows === 0) continue;
         validateBatch(batch, schema);
@@ -527,7 +549,7 @@ export async function importUnits(
           if (!imported.has(set)) {
             current ??= await FileSet.open(
               storage,
-              `${options.runName}/u${index}-s${set}`,
+              `${options.runName}/${unitTag}-${set}`,
               set,
               setEnd - set * per,
               schema,
@@ -548,6 +570,11 @@ export async function importUnits(
     }
     while (pending.length > 0) await finishOldest();
   } catch (error) {
+    try {
+      current?.close();
+    } catch {
+      // A partly written set: its files are rewritten by the next run.
+    }
     // Let the tasks already started finish and be recorded, then report the first failure.
     if (!(error instanceof MilvusdmError && error.code === "ABORTED")) {
       while (pending.length > 0) await finishOldest().catch(() => {});
@@ -557,9 +584,4 @@ export async function importUnits(
   if (!keep) await storage.finish(options.runName);
   else log(`Import files kept in ${storage.where}/${options.runName}`);
   return { rowsSent, rowsSkipped, rowsUpserted: 0 };
-}
-
-/** The vector type's NumPy layout, for messages. */
-export function npyLayout(vectorType: VectorType, dim: number): string {
-  return vectorType === "float" ? `float32 [rows, ${dim}]` : `uint8 [rows, ${dim / 8}]`;
 }
