@@ -225,7 +225,7 @@ function infoOf(reply: { infos?: { key: string; value: unknown }[] }, key: strin
   return String(reply.infos?.find((kv) => kv.key === key)?.value ?? "");
 }
 
-/** Polls an import task until it completes or fails, with backoff from 0.2 s to 5 s. */
+/** Polls an import task until it completes or fails, with backoff from 0.2 s to 2 s (a set finishing waits at most 2 s to be seen). */
 async function waitForTask(
   conn: MilvusConnection,
   task: string,
@@ -255,7 +255,7 @@ async function waitForTask(
       return { failed: true, reason: `still ${state} after ${options.timeoutMs / 1000} s`, rows: 0 };
     }
     await new Promise((resolve) => setTimeout(resolve, delay));
-    delay = Math.min(5000, Math.round(delay * 1.6));
+    delay = Math.min(2000, Math.round(delay * 1.5));
   }
 }
 

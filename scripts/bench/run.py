@@ -70,7 +70,7 @@ The Milvus server runs on the same machine as the clients and competes with them
 BULK_IMPORT_PLACEHOLDER = """## Bulk import (write_path: import)
 
 <!-- PLACEHOLDER: to be filled by the lead. The suite measures it with --with-import as the contender
-"milvusdm (write_path import)" in the end-to-end tables above, once the CLI has --write-path import. -->
+"milvusdm (write_path import)" in the end-to-end table above (the CLI with --write-path import). -->
 
 Not measured yet.
 """
@@ -302,8 +302,9 @@ def yaml_file(name, job, body):
     return path
 
 
-def section_e2e(data, args, milvus):
-    """H2M, F2M and M2M through the CLI beside the pymilvus loop; each run's target is counted, then dropped."""
+def section_e2e(data, args, milvus, extra=None):
+    """H2M, F2M and M2M through the CLI beside the pymilvus loop; each run's target is counted, then dropped.
+    `extra` = {job: [Contender]} joins the alternation of that job (the ceiling joins H2M's)."""
     host, port = milvus.host, milvus.port
     target = [f"dest_host: '{host}'", f"dest_port: {port}", "mode: 'overwrite'", "index_type: none"]
     jobs = {
@@ -346,6 +347,7 @@ def section_e2e(data, args, milvus):
                                         after=milvus.counter("bench_import", data.rows)))
         for c in contenders:
             c.before = lambda files=files: warm(*files)
+        contenders += (extra or {}).get(job, [])
         results[job] = alternate(f"e2e {job}", contenders, args.runs, args.settle)
     return results
 
@@ -360,8 +362,9 @@ def venv_site():
     return found[0] if found else ""
 
 
-def section_ceiling(data, args, milvus):
-    """Pre-encoded requests replayed by a minimal client: the server's own insert rate."""
+def ceiling_contenders(data, args, milvus):
+    """Pre-encoded requests replayed by a minimal client: the server's own insert rate, one contender per number
+    of requests in flight."""
     contenders = []
     for n in args.ceiling_in_flight:
         run = deno_json("ceiling.ts", "--hdf5", data.hdf5, "--uri", args.uri, "--collection", "bench_ceiling",
@@ -373,7 +376,7 @@ def section_ceiling(data, args, milvus):
             elif sample["rowCount"] != data.rows:
                 raise ContenderFailed(f"the server counted {sample['rowCount']} rows, expected {data.rows}")
         contenders.append(Contender(f"replay, {n} in flight", run, before=lambda: warm(data.hdf5), after=after))
-    return alternate("ceiling", contenders, args.runs, args.settle)
+    return contenders
 
 
 def section_m2h(data, args):
@@ -577,7 +580,8 @@ def render(results, args, info, timings):
                   "the collection created; then only the sends over HTTP/2 (lib/milvus/transport.ts) and the flush "
                   "are timed (scripts/bench/ceiling.ts). CPU s is the client's during that time; peak RSS is of "
                   "the whole process, which holds every request. \"milvusdm H2M / ceiling\" compares the end-to-end "
-                  "H2M rows/s above (a whole process: start-up, reading, count check) with the best ceiling.\n")
+                  "H2M rows/s above (a whole process: start-up, reading, count check) with the best ceiling. When "
+                  "H2M is measured in the same run, the replays alternate with the H2M contenders run by run.\n")
         rows = []
         for (n, d), res in results.items():
             ceil = res.get("ceiling", {})
@@ -617,10 +621,31 @@ def render(results, args, info, timings):
         md.append(table(["rows × dim", "writer", "wall s", "MB/s", "rows/s", "CPU s", "peak RSS MB", "vs h5py"], rows)
                   + "\n")
 
+    failures = list(failed(results))
+    if failures:
+        md.append("## Failures\n")
+        md.append("Contenders that failed (a failed contender is not run again in that comparison; the suite goes "
+                  "on):\n")
+        for where, s in failures:
+            text = " ".join(s["error"].split())[:600]
+            md.append(f"- {where}, after {s['runs']} successful run(s): `{text}`")
+        md.append("")
+
     md.append(BULK_IMPORT_PLACEHOLDER)
     md.append("## How long the suite took\n")
     md.append(table(["step", "minutes"], [[step, f"{sec / 60:.1f}"] for step, sec in timings]) + "\n")
     return "\n".join(md)
+
+
+def failed(results):
+    """(where, summary) of every contender that failed, in every section and size."""
+    for (n, d), res in results.items():
+        for section, groups in res.items():
+            flat = {"": groups} if section in ("ceiling", "m2h") else groups
+            for group, contenders in flat.items():
+                for name, s in contenders.items():
+                    if s.get("error"):
+                        yield f"{section} {size_label(n, d)} {group} {name}".replace("  ", " "), s
 
 
 def ok(s):
@@ -628,7 +653,7 @@ def ok(s):
 
 
 def short(error):
-    return (error or "").strip().splitlines()[-1][:200].replace("|", "\\|") if error else "no run"
+    return (error or "").strip().splitlines()[0][:200].replace("|", "\\|") if error else "no run"
 
 
 def pct(a, b):
@@ -754,20 +779,27 @@ def main():
             needs.add("milvus1")
         data.ensure(needs, timings)
         res = results[(rows, dim)] = {}
+        # With H2M measured too, the ceiling's runs alternate with H2M's, so that the ratio milvusdm / ceiling
+        # compares runs made under the same load; otherwise the ceiling runs on its own.
+        ceiling_in_h2m = "ceiling" in sections and "e2e" in sections and "h2m" in args.e2e_jobs
         for section in ("parse", "e2e", "ceiling", "m2h"):
-            if section not in sections:
+            if section not in sections or (section == "ceiling" and ceiling_in_h2m):
                 continue
             t0 = time.perf_counter()
-            log(f"{section} {size_label(rows, dim)}")
+            name = "e2e + ceiling" if section == "e2e" and ceiling_in_h2m else section
+            log(f"{name} {size_label(rows, dim)}")
             if section == "parse":
                 res["parse"] = section_parse(data, args.runs)
             elif section == "e2e":
-                res["e2e"] = section_e2e(data, args, milvus)
+                ceiling = ceiling_contenders(data, args, milvus) if ceiling_in_h2m else []
+                res["e2e"] = section_e2e(data, args, milvus, {"H2M": ceiling})
+                if ceiling_in_h2m:
+                    res["ceiling"] = {c.name: res["e2e"]["H2M"].pop(c.name) for c in ceiling}
             elif section == "ceiling":
-                res["ceiling"] = section_ceiling(data, args, milvus)
+                res["ceiling"] = alternate("ceiling", ceiling_contenders(data, args, milvus), args.runs, args.settle)
             else:
                 res["m2h"] = section_m2h(data, args)
-            timings.append((f"{section} {size_label(rows, dim)}, {args.runs} run(s)", time.perf_counter() - t0))
+            timings.append((f"{name} {size_label(rows, dim)}, {args.runs} run(s)", time.perf_counter() - t0))
     ended = datetime.datetime.now()
     info.update(load_end=" ".join(open("/proc/loadavg").read().split()[:3]), ended=f"{ended:%Y-%m-%d %H:%M}",
                 duration_min=(ended - started).total_seconds() / 60)
