@@ -366,3 +366,45 @@ Deno.test(
     }
   },
 );
+
+Deno.test(
+  "H2M by import without ids: the collection generates them (no id file), every vector once",
+  opts,
+  async () => {
+    await using dir = await tempDir();
+    const collection = uniqueName("imp_noids");
+    const rows = 3000, dim = 8;
+    const vectors = randomFloats(rows, dim, 31);
+    await writeH5WithH5py(`${dir.path}/n.h5`, {
+      datasets: { embeddings: { data: vectors, shape: [rows, dim], dtype: "float32" } },
+    });
+    try {
+      const summary = await hdf5ToMilvus({
+        files: [`${dir.path}/n.h5`],
+        target: TEST_TARGET,
+        collection,
+        mode: "overwrite",
+        writePath: "import",
+        import: { storage: { type: "local", dir: `${dir.path}/imports` }, fileBytes: 40_000 },
+        journalDir: false,
+      });
+      assertEquals(summary.targets[0].writePath?.path, "import");
+      const stored = await readAll(client, collection);
+      assertEquals(stored.length, rows);
+      const key = (v: Float32Array | Uint8Array) => Array.from(v).join(",");
+      const want = new Map<string, number>();
+      for (let i = 0; i < rows; i++) {
+        const k = key(vectors.subarray(i * dim, (i + 1) * dim));
+        want.set(k, (want.get(k) ?? 0) + 1);
+      }
+      for (const row of stored) {
+        const k = key(row.vector);
+        assert((want.get(k) ?? 0) > 0, `a stored vector is not in the source, or is there twice: ${k}`);
+        want.set(k, want.get(k)! - 1);
+      }
+      assertEquals(new Set(stored.map((r) => r.id)).size, rows, "generated ids are not unique");
+    } finally {
+      await dropIfExists(client, collection);
+    }
+  },
+);
