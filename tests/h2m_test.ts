@@ -5,6 +5,7 @@ import { assert, assertEquals, assertRejects } from "./assert.ts";
 import { hdf5ToMilvus } from "../mod.ts";
 import { MilvusdmError } from "../lib/errors.ts";
 import {
+  assertVectorsOnce,
   countRows,
   diffRows,
   dropIfExists,
@@ -145,20 +146,7 @@ Deno.test("H2M without ids: the new collection generates them; every vector arri
       mode: "append",
     });
     assertEquals(summary.rows, rows);
-    const stored = await readAll(client, name);
-    assertEquals(stored.length, rows);
-    const key = (v: Float32Array | Uint8Array) => Array.from(v).join(",");
-    const want = new Map<string, number>();
-    for (let i = 0; i < rows; i++) {
-      const k = key(vectors.subarray(i * dim, (i + 1) * dim));
-      want.set(k, (want.get(k) ?? 0) + 1);
-    }
-    for (const row of stored) {
-      const k = key(row.vector);
-      assert(want.has(k), `a stored vector is not in the source: ${k}`);
-      want.set(k, want.get(k)! - 1);
-    }
-    assert([...want.values()].every((n) => n === 0));
+    assertVectorsOnce(await readAll(client, name), vectors, dim);
     // Id-less data into a collection that needs ids is refused before anything is written.
     const withIds = uniqueName("h2m_needs_ids");
     await floatFile(`${dir.path}/i.h5`, 10, dim, 3);

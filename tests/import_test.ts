@@ -8,15 +8,17 @@ import { assert, assertEquals } from "./assert.ts";
 import { faissToMilvus, hdf5ToMilvus, MilvusdmError, milvusToMilvus } from "../mod.ts";
 import { buildMilvus1Dir, standardSpec } from "./milvus1_fixture.ts";
 import {
+  assertVectorsOnce,
   countRows,
   diffRows,
   dropIfExists,
-  PROJECT_ROOT,
   randomBits,
   randomFloats,
   readAll,
   readByIds,
   runCli,
+  runRunner,
+  spawnRunner,
   tempDir,
   TEST_TARGET,
   TEST_URI,
@@ -254,12 +256,8 @@ Deno.test("write_path auto: insert for a small load, import over the threshold (
 
 /** Waits until the journal shows an import task started (with its id), then kills the run. */
 async function killDuringImport(spec: string, home: string, journalDir: string): Promise<void> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", `${PROJECT_ROOT}/tests/kill_runner.ts`, spec],
-    env: { MILVUSDM_PATH: home, NO_COLOR: "1" },
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
+  const child = spawnRunner(spec, { MILVUSDM_PATH: home, NO_COLOR: "1" });
+  child.stdout.cancel();
   const stderr = new Response(child.stderr).text();
   const deadline = Date.now() + 120_000;
   let killed = false;
@@ -316,11 +314,8 @@ Deno.test(
           for (const p of unit.pendingImports) p.task = null;
           await Deno.writeTextFile(journalPath, JSON.stringify(journal));
         }
-        const resumed = await new Deno.Command(Deno.execPath(), {
-          args: ["run", "-A", `${PROJECT_ROOT}/tests/kill_runner.ts`, spec],
-          env: { MILVUSDM_PATH: `${dir.path}/home`, NO_COLOR: "1" },
-        }).output();
-        assert(resumed.success, new TextDecoder().decode(resumed.stderr));
+        const resumed = await runRunner(spec, { MILVUSDM_PATH: `${dir.path}/home`, NO_COLOR: "1" });
+        assert(resumed.success, resumed.stderr);
         await checkExact(collection, ids, vectors, dim);
         const done = JSON.parse(await Deno.readTextFile(journalPath));
         assertEquals(done.state, "done");
@@ -389,20 +384,7 @@ Deno.test(
         journalDir: false,
       });
       assertEquals(summary.targets[0].writePath?.path, "import");
-      const stored = await readAll(client, collection);
-      assertEquals(stored.length, rows);
-      const key = (v: Float32Array | Uint8Array) => Array.from(v).join(",");
-      const want = new Map<string, number>();
-      for (let i = 0; i < rows; i++) {
-        const k = key(vectors.subarray(i * dim, (i + 1) * dim));
-        want.set(k, (want.get(k) ?? 0) + 1);
-      }
-      for (const row of stored) {
-        const k = key(row.vector);
-        assert((want.get(k) ?? 0) > 0, `a stored vector is not in the source, or is there twice: ${k}`);
-        want.set(k, want.get(k)! - 1);
-      }
-      assertEquals(new Set(stored.map((r) => r.id)).size, rows, "generated ids are not unique");
+      assertVectorsOnce(await readAll(client, collection), vectors, dim);
     } finally {
       await dropIfExists(client, collection);
     }

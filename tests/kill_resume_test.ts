@@ -10,10 +10,11 @@ import {
   diffRows,
   dropIfExists,
   prng,
-  PROJECT_ROOT,
   randomFloats,
   readAll,
   readByIds,
+  runRunner,
+  spawnRunner,
   tempDir,
   TEST_TARGET,
   testClient,
@@ -63,12 +64,7 @@ async function killAndResume(specPath: string, home: string, seed: number, rows 
   const seen: string[] = [];
   let killed = 0;
   for (const point of points) {
-    const child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", `${PROJECT_ROOT}/tests/kill_runner.ts`, specPath],
-      env,
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
+    const child = spawnRunner(specPath, env);
     const stderrText = new Response(child.stderr).text();
     let reached = -1;
     const lines = child.stdout.pipeThrough(new TextDecoderStream());
@@ -98,13 +94,8 @@ async function killAndResume(specPath: string, home: string, seed: number, rows 
   }
   // The kill points must land while the migration runs, or the test proves nothing.
   assert(killed >= 8, `only ${killed} of 10 runs were killed before they finished: ${seen.join("; ")}`);
-  const final = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", `${PROJECT_ROOT}/tests/kill_runner.ts`, specPath],
-    env,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  assert(final.success, `the final resumed run failed: ${new TextDecoder().decode(final.stderr)}`);
+  const final = await runRunner(specPath, env);
+  assert(final.success, `the final resumed run failed: ${final.stderr}`);
   return seen;
 }
 
@@ -303,23 +294,11 @@ Deno.test(
     const spec = `${dir.path}/spec.json`;
     await Deno.writeTextFile(spec, JSON.stringify({ job: "H2M", options }));
     const env = { MILVUSDM_PATH: `${dir.path}/home`, NO_COLOR: "1" };
-    const run = async (path: string, extra: string[] = []) => {
-      const out = await new Deno.Command(Deno.execPath(), {
-        args: ["run", "-A", `${PROJECT_ROOT}/tests/kill_runner.ts`, path, ...extra],
-        env,
-        stdout: "null",
-        stderr: "piped",
-      }).output();
-      return { code: out.code, stderr: new TextDecoder().decode(out.stderr) };
-    };
+    const run = (path: string, extra: string[] = []) => runRunner(path, env, extra);
     try {
       // Interrupt a run after its first acknowledged batches.
-      const child = new Deno.Command(Deno.execPath(), {
-        args: ["run", "-A", `${PROJECT_ROOT}/tests/kill_runner.ts`, spec],
-        env,
-        stdout: "piped",
-        stderr: "null",
-      }).spawn();
+      const child = spawnRunner(spec, env);
+      child.stderr.cancel();
       for await (const chunk of child.stdout.pipeThrough(new TextDecoderStream())) {
         if (chunk.split("\n").some((l) => Number(l) >= 5000)) {
           child.kill("SIGKILL");

@@ -5,7 +5,7 @@
  */
 import { MilvusClient } from "@zilliz/milvus2-sdk-node";
 import { assert, assertEquals } from "./assert.ts";
-import { PROJECT_ROOT, randomFloats, tempDir, writeH5WithH5py } from "./helpers.ts";
+import { PROJECT_ROOT, randomFloats, runRunner, spawnRunner, tempDir, writeH5WithH5py } from "./helpers.ts";
 
 const opts = { sanitizeResources: false, sanitizeOps: false };
 const PORTS = {
@@ -54,12 +54,7 @@ Deno.test(
     await milvus("start");
     let client: MilvusClient | null = null;
     try {
-      const child = new Deno.Command(Deno.execPath(), {
-        args: ["run", "-A", `${PROJECT_ROOT}/tests/kill_runner.ts`, spec],
-        env,
-        stdout: "piped",
-        stderr: "piped",
-      }).spawn();
+      const child = spawnRunner(spec, env);
       const stderrText = new Response(child.stderr).text();
       let restarted = false;
       let buffer = "";
@@ -87,26 +82,16 @@ Deno.test(
         outcome = `stopped with: ${stderr.split("\n")[0].slice(0, 200)}`;
         // Resume first; if the server lost acknowledged rows (seen with the embedded 2.3.5 after a restart), the
         // count check fails again and the remedy is to start over with mode overwrite.
-        const resumed = await new Deno.Command(Deno.execPath(), {
-          args: ["run", "-A", `${PROJECT_ROOT}/tests/kill_runner.ts`, spec],
-          env,
-          stdout: "null",
-          stderr: "piped",
-        }).output();
+        const resumed = await runRunner(spec, env);
         if (resumed.success) outcome += "; completed on resume";
         else {
-          const text = new TextDecoder().decode(resumed.stderr);
+          const text = resumed.stderr;
           assert(/TARGET_COUNT_MISMATCH|MILVUS_UNREACHABLE/.test(text), text);
           const over = JSON.parse(await Deno.readTextFile(spec));
           over.options.resume = false;
           await Deno.writeTextFile(`${dir.path}/over.json`, JSON.stringify({ ...over, restart: true }));
-          const again = await new Deno.Command(Deno.execPath(), {
-            args: ["run", "-A", `${PROJECT_ROOT}/tests/kill_runner.ts`, `${dir.path}/over.json`, "--no-resume"],
-            env,
-            stdout: "null",
-            stderr: "piped",
-          }).output();
-          assert(again.success, new TextDecoder().decode(again.stderr));
+          const again = await runRunner(`${dir.path}/over.json`, env, ["--no-resume"]);
+          assert(again.success, again.stderr);
           outcome += "; resume refused by the count check; completed with mode overwrite";
         }
       }
