@@ -117,6 +117,7 @@ export async function loadUnits(
     inFlight: options.inFlight ?? DEFAULT_IN_FLIGHT,
     signal: options.signal,
     onRetry: options.onWarning,
+    maxRows,
   });
   let warnedNoIds = false;
   await conn.releaseControl();
@@ -135,10 +136,14 @@ export async function loadUnits(
         current.done += skipTo;
       }
       let pos = 0;
-      for await (const whole of unit.source.batches(maxRows, options.signal)) {
+      // Sources read into the writer's request buffers where they can (no copy, nothing allocated per batch).
+      for await (const whole of unit.source.batches(maxRows, options.signal, writer.allocate)) {
         const start = pos;
         pos += whole.rows;
-        if (whole.rows === 0 || pos <= skipTo) continue;
+        if (whole.rows === 0 || pos <= skipTo) {
+          writer.recycle(whole);
+          continue;
+        }
         // Trim the rows already durable, and split at the end of the in-doubt range.
         let batch = start < skipTo ? sliceBatch(whole, skipTo - start, whole.rows) : whole;
         let at = Math.max(start, skipTo);
@@ -169,6 +174,7 @@ export async function loadUnits(
           at += part.rows;
           batch = cut === batch.rows ? { ...batch, rows: 0 } : sliceBatch(batch, cut, batch.rows);
         }
+        writer.recycle(whole);
       }
     }
     await writer.drain();

@@ -59,12 +59,32 @@ export interface SourceInfo {
   hasIds: boolean;
 }
 
+/** Memory for one batch, handed to a source by its consumer (see {@linkcode BatchAllocator}). */
+export interface BatchMemory {
+  /** Room for `rows * dim` floats or `rows * dim / 8` bytes (8-byte aligned). */
+  vectors: Float32Array | Uint8Array;
+  /** Room for `rows` ids. */
+  ids: BigInt64Array;
+}
+
+/**
+ * Gives a source the memory to read a batch of `rows` rows into, e.g. the vector payload of an insert request,
+ * so that vectors go from the file to the socket without a copy. A source given one may call it once per batch,
+ * before yielding that batch, with `rows` at most the `maxRows` it was asked for; it fills the arrays and yields
+ * them (or views of them) as the batch, and must not touch them afterwards: they belong to the consumer again,
+ * which reuses them once the batch is sent. Sources may ignore it and yield arrays of their own.
+ */
+export type BatchAllocator = (rows: number) => BatchMemory;
+
 /** A readable source of vectors, yielding bounded batches. */
 export interface VectorSource {
   /** What the source holds. */
   readonly info: SourceInfo;
-  /** Yields batches of at most `maxRows` rows, in source order. */
-  batches(maxRows: number, signal?: AbortSignal): AsyncIterable<Batch>;
+  /**
+   * Yields batches of at most `maxRows` rows, in source order. With `allocate`, the batches may live in memory it
+   * hands out (see {@linkcode BatchAllocator}).
+   */
+  batches(maxRows: number, signal?: AbortSignal, allocate?: BatchAllocator): AsyncIterable<Batch>;
   /** Releases files and handles. */
   close(): void | Promise<void>;
 }

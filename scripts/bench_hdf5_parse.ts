@@ -5,8 +5,9 @@
  * process, `--repeat` times (default 3); the table shows medians of rows/s, MB/s of vector data, wall seconds, CPU
  * seconds (user + sys of the measured process, all threads, from /proc/self/stat) and peak RSS (VmHWM).
  *
- * "milvusdm" hands out fresh arrays for every batch, as the Milvus pipeline needs (it keeps inserts in flight);
- * "reused buffers" is the `reuseBuffers` option. "readSync, fresh buffers" shows what fresh memory per batch costs
+ * "pooled" is how the Milvus pipeline reads: into a few request buffers used in turn (`batches(n, signal,
+ * allocate)`); "fresh arrays" hands out new arrays for every batch (a consumer that keeps batches); "reused
+ * buffers" is the `reuseBuffers` option. "readSync, fresh buffers" shows what fresh memory per batch costs
  * in V8 (page faults on new memory; CPython's allocator hands h5py back the slice it just freed).
  *
  * The files are written with h5py into .work/bench when missing:
@@ -22,6 +23,7 @@
  */
 import { h5 } from "../lib/hdf5/h5.ts";
 import { openHdf5Source } from "../lib/hdf5/reader.ts";
+import type { BatchAllocator, BatchMemory } from "../lib/types.ts";
 
 const BENCH_DIR = ".work/bench";
 const DIM = 128;
@@ -80,19 +82,37 @@ function measureFreshLoop(path: string, bytes: number): Measurement {
   return { seconds: (performance.now() - t0) / 1000, cpuSeconds: cpuSeconds() - cpu0, peakRssMb: peakRssMb(), rows: 0 };
 }
 
+/**
+ * What the Milvus pipeline hands a source: a few request-sized buffers, used in turn (the pipeline reuses one once
+ * its insert is acknowledged), vectors 8-byte aligned inside them.
+ */
+function pooledAllocator(maxRows: number, buffers = 3): BatchAllocator {
+  const pool = Array.from({ length: buffers }, () => new ArrayBuffer(maxRows * (DIM * 4 + 8) + 64));
+  let next = 0;
+  return (rows: number): BatchMemory => {
+    const buffer = pool[next];
+    next = (next + 1) % pool.length;
+    return {
+      vectors: new Float32Array(buffer, 64, rows * DIM),
+      ids: new BigInt64Array(buffer, 64 + maxRows * DIM * 4, rows),
+    };
+  };
+}
+
 async function measureReader(
   path: string,
   maxRows: number,
   decodeThreads: number | undefined,
-  reuseBuffers: boolean,
+  mode: "fresh" | "reuse" | "pooled",
 ): Promise<Measurement> {
   await h5(); // the WebAssembly module is compiled at import, like `import h5py`
   const cpu0 = cpuSeconds();
   const t0 = performance.now();
-  const source = await openHdf5Source(path, { decodeThreads, reuseBuffers });
+  const source = await openHdf5Source(path, { decodeThreads, reuseBuffers: mode === "reuse" });
   let rows = 0;
   let checksum = 0;
-  for await (const batch of source.batches(maxRows)) {
+  const allocate = mode === "pooled" ? pooledAllocator(maxRows) : undefined;
+  for await (const batch of source.batches(maxRows, undefined, allocate)) {
     rows += batch.rows;
     checksum += (batch.vectors as Float32Array)[0] + Number(batch.ids![0] & 1n);
   }
@@ -215,7 +235,12 @@ async function main(): Promise<void> {
       ? measureReadLoop(path)
       : kind === "fresh"
       ? measureFreshLoop(path, Number(maxRows) * DIM * 4)
-      : await measureReader(path, Number(maxRows), threads === "auto" ? undefined : Number(threads), kind === "reuse");
+      : await measureReader(
+        path,
+        Number(maxRows),
+        threads === "auto" ? undefined : Number(threads),
+        kind === "reuse" ? "reuse" : kind === "pooled" ? "pooled" : "fresh",
+      );
     console.log(JSON.stringify(m));
     return;
   }
@@ -244,11 +269,12 @@ async function main(): Promise<void> {
   for (const [label, path] of inputs.filter(([label]) => wanted(label))) {
     const variants: [string, () => Promise<Measurement>][] = [
       ["h5py 3.x", () => run(PYTHON, ["-c", H5PY_READ, path, String(maxRows)])],
-      ["milvusdm", () => self(["parse", path, String(maxRows), "auto"])],
+      ["milvusdm, pooled (as the pipeline)", () => self(["pooled", path, String(maxRows), "auto"])],
+      ["milvusdm, fresh arrays", () => self(["parse", path, String(maxRows), "auto"])],
       ["milvusdm, reused buffers", () => self(["reuse", path, String(maxRows), "auto"])],
     ];
     if (label !== "contiguous") {
-      variants.push(["milvusdm, 1 thread", () => self(["parse", path, String(maxRows), "0"])]);
+      variants.push(["milvusdm, pooled, 2 decode threads", () => self(["pooled", path, String(maxRows), "2"])]);
     } else {
       variants.push([`readSync, fresh ${maxRows}-row buffers`, () => self(["fresh", path, String(maxRows)])]);
     }

@@ -32,7 +32,7 @@ export async function parseFlat(c: Cursor, fourcc: string, ctx: ParseContext): P
     readRows(start: number, count: number, out: VectorArray, outRow: number): Promise<void> {
       return source.readInto(span.offset + start * rowSize, rowView(out, rowSize, outRow, count));
     },
-    stream: (maxRows) => streamRows(node, maxRows),
+    stream: (maxRows, allocate) => streamRows(node, maxRows, allocate),
   };
   return node;
 }
@@ -60,7 +60,7 @@ export async function parseBinaryFlat(c: Cursor, fourcc: string, ctx: ParseConte
     readRows(start: number, count: number, out: VectorArray, outRow: number): Promise<void> {
       return source.readInto(span.offset + start * rowSize, rowView(out, rowSize, outRow, count));
     },
-    stream: (maxRows) => streamRows(node, maxRows),
+    stream: (maxRows, allocate) => streamRows(node, maxRows, allocate),
   };
   return node;
 }

@@ -97,7 +97,7 @@ function hnswNode(
       { role: null, node: storage },
     ],
     readRows: storage.readRows,
-    stream: (maxRows) => streamRows(node, maxRows),
+    stream: (maxRows, allocate) => streamRows(node, maxRows, allocate),
   };
   return node;
 }

@@ -9,7 +9,7 @@
  * @module
  */
 import type { ByteSource, Cursor } from "../bytes.ts";
-import type { Batch } from "../types.ts";
+import type { Batch, BatchAllocator } from "../types.ts";
 import { corrupt, readBinaryHeader, readFloatHeader, skipVector } from "./header.ts";
 import { allocVectors, type FaissNode, type ParseContext } from "./node.ts";
 
@@ -50,13 +50,14 @@ export async function parseIdMap(c: Cursor, fourcc: string, ctx: ParseContext, d
     children: [{ role: null, node: inner }],
     stream: inner.readRows ? streamSlices : streamLookedUp,
   };
-  async function* streamSlices(maxRows: number): AsyncGenerator<Batch> {
+  async function* streamSlices(maxRows: number, allocate?: BatchAllocator): AsyncGenerator<Batch> {
     for (let start = 0; start < ntotal; start += maxRows) {
       const rows = Math.min(maxRows, ntotal - start);
-      const vectors = allocVectors(inner, rows);
+      const memory = allocate?.(rows);
+      const vectors = memory ? memory.vectors : allocVectors(inner, rows);
       await inner.readRows!(start, rows, vectors, 0);
-      const ids = new BigInt64Array(rows);
-      await source.readInto(span.offset + start * 8, new Uint8Array(ids.buffer));
+      const ids = memory ? memory.ids : new BigInt64Array(rows);
+      await source.readInto(span.offset + start * 8, new Uint8Array(ids.buffer, ids.byteOffset, rows * 8));
       yield { ids, vectors, dim: d, rows };
     }
   }

@@ -21,7 +21,7 @@
  */
 import { type ByteSource, Cursor, openFileSource } from "../bytes.ts";
 import { MilvusdmError, throwIfAborted } from "../errors.ts";
-import type { Batch, Metric, SourceInfo, VectorSource } from "../types.ts";
+import type { Batch, BatchAllocator, Metric, SourceInfo, VectorSource } from "../types.ts";
 import { isBinaryFourcc, parseBinaryIndex } from "./binary.ts";
 import { corrupt, METRIC_NAMES } from "./header.ts";
 import { type FaissNode, isExact, type ParseContext } from "./node.ts";
@@ -140,7 +140,8 @@ export async function openFaissByteSource(source: ByteSource, options: FaissOpen
     return {
       info,
       inspect,
-      batches: (maxRows: number, signal?: AbortSignal) => batches(root, path, maxRows, signal),
+      batches: (maxRows: number, signal?: AbortSignal, allocate?: BatchAllocator) =>
+        batches(root, path, maxRows, signal, allocate),
       close: closeAll,
     };
   } catch (error) {
@@ -234,13 +235,19 @@ function inspection(root: FaissNode, ctx: ParseContext): FaissInspection {
   return result;
 }
 
-async function* batches(root: FaissNode, path: string, maxRows: number, signal?: AbortSignal): AsyncGenerator<Batch> {
+async function* batches(
+  root: FaissNode,
+  path: string,
+  maxRows: number,
+  signal?: AbortSignal,
+  allocate?: BatchAllocator,
+): AsyncGenerator<Batch> {
   if (!Number.isSafeInteger(maxRows) || maxRows < 1) {
     throw new MilvusdmError("CONFIG_INVALID", `Batch size must be a positive integer, got ${maxRows}`);
   }
   throwIfAborted(signal);
   let rows = 0;
-  for await (const batch of root.stream(maxRows)) {
+  for await (const batch of root.stream(maxRows, allocate)) {
     throwIfAborted(signal);
     rows += batch.rows;
     yield batch;

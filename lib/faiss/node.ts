@@ -8,7 +8,7 @@
  */
 import { fillRangeIds } from "../ids.ts";
 import type { ByteSource, Cursor } from "../bytes.ts";
-import type { Batch, VectorType } from "../types.ts";
+import type { Batch, BatchAllocator, VectorType } from "../types.ts";
 
 /** Row-major vectors of a batch: float32 for float indexes, packed bits for binary ones. */
 export type VectorArray = Float32Array | Uint8Array;
@@ -40,8 +40,11 @@ export interface FaissNode {
    * with implicit ids 0..ntotal-1 (Flat, SQ, PQ, HNSW, Refine). Absent for nodes whose ids are explicit.
    */
   readRows?: (start: number, count: number, out: VectorArray, outRow: number) => Promise<void>;
-  /** Streams batches of at most `maxRows` rows; ids are this node's ids (internal ids of an enclosing IDMap). */
-  stream(maxRows: number): AsyncGenerator<Batch>;
+  /**
+   * Streams batches of at most `maxRows` rows; ids are this node's ids (internal ids of an enclosing IDMap). Nodes
+   * that store rows in order read into memory from `allocate` when given (see {@linkcode BatchAllocator}).
+   */
+  stream(maxRows: number, allocate?: BatchAllocator): AsyncGenerator<Batch>;
 }
 
 /** A child of a node in the tree: a nested index or a one-line description of a side structure. */
@@ -88,13 +91,18 @@ export function rowView(vectors: VectorArray, rowSize: number, row: number, rows
 }
 
 /** Streams a node that stores rows in order (it has `readRows`), with ids 0..ntotal-1. */
-export async function* streamRows(node: FaissNode, maxRows: number): AsyncGenerator<Batch> {
+export async function* streamRows(
+  node: FaissNode,
+  maxRows: number,
+  allocate?: BatchAllocator,
+): AsyncGenerator<Batch> {
   const readRows = node.readRows!;
   for (let start = 0; start < node.ntotal; start += maxRows) {
     const rows = Math.min(maxRows, node.ntotal - start);
-    const vectors = allocVectors(node, rows);
+    const memory = allocate?.(rows);
+    const vectors = memory ? memory.vectors : allocVectors(node, rows);
     await readRows(start, rows, vectors, 0);
-    const ids = new BigInt64Array(rows);
+    const ids = memory ? memory.ids : new BigInt64Array(rows);
     fillRangeIds(ids, 0, start, rows);
     yield { ids, vectors, dim: node.d, rows };
   }

@@ -79,7 +79,7 @@ async function parseRefine(c: Cursor, fourcc: string, ctx: ParseContext, depth: 
     lossy: refine.lossy,
     children: [{ role: "base", node: base }, { role: null, node: refine }],
     readRows: refine.readRows,
-    stream: (maxRows) => streamRows(node, maxRows),
+    stream: (maxRows, allocate) => streamRows(node, maxRows, allocate),
   };
   return node;
 }

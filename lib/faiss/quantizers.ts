@@ -345,7 +345,7 @@ function codesNode(
       await source.readInto(offset + start * codeSize, codes);
       decode(codes, count, out as Float32Array, outRow);
     },
-    stream: (maxRows) => streamRows(node, maxRows),
+    stream: (maxRows, allocate) => streamRows(node, maxRows, allocate),
   };
   return node;
 }

@@ -246,7 +246,7 @@ export async function parsePreTransform(
         (out as Float32Array).set(reverseAll(tmp, count), outRow * d);
       }
       : undefined,
-    stream: inner.readRows ? (maxRows) => streamRows(node, maxRows) : streamReversed,
+    stream: inner.readRows ? (maxRows, allocate) => streamRows(node, maxRows, allocate) : streamReversed,
   };
   async function* streamReversed(maxRows: number): AsyncGenerator<Batch> {
     for await (const batch of inner.stream(maxRows)) {

@@ -14,7 +14,7 @@ import { fillRangeIds } from "../ids.ts";
 import type { Dataset } from "h5wasm";
 import { type ByteSource, openFileSource } from "../bytes.ts";
 import { MilvusdmError, throwIfAborted } from "../errors.ts";
-import type { Batch, Metric, SourceInfo, VectorSource, VectorType } from "../types.ts";
+import type { Batch, BatchAllocator, Metric, SourceInfo, VectorSource, VectorType } from "../types.ts";
 import type { Hdf5Filter } from "./filters.ts";
 import { readObjectAttributes, readSuperblock } from "./format.ts";
 import { type H5Module, h5Module, hdf5Call, hdf5Crashed, hdf5ObjectAddress, openHdf5File } from "./h5.ts";
@@ -387,32 +387,44 @@ export async function openHdf5Source(path: string, options: Hdf5SourceOptions = 
         embeddings: { method: embReader.method, fallbackReason: embReader.fallbackReason },
         ids: idsReader ? { method: idsReader.method, fallbackReason: idsReader.fallbackReason } : null,
       },
-      async *batches(maxRows: number, signal?: AbortSignal): AsyncGenerator<Batch> {
+      async *batches(maxRows: number, signal?: AbortSignal, allocate?: BatchAllocator): AsyncGenerator<Batch> {
         const step = Math.max(1, Math.floor(maxRows));
         const most = Math.min(step, rows);
         const reuse = options.reuseBuffers === true;
-        // Fresh arrays for every batch, unless the caller asked for reused ones; the float64 staging is reused.
+        // Memory from `allocate` (the request being built), else fresh arrays for every batch, unless the caller
+        // asked for reused ones; the float64 staging and narrow-id buffers are reused.
         let vectorBytes: Uint8Array | null = null;
         let idBytes: Uint8Array | null = null;
         let staging: Uint8Array | null = null;
         let converted: Float32Array | null = null;
+        let narrowIds: Uint8Array | null = null;
         for (let start = 0; start < rows; start += step) {
           throwIfAborted(signal);
           if (closed) throw new MilvusdmError("INTERNAL", `"${path}" is closed`);
           const end = Math.min(rows, start + step);
           const n = end - start;
+          const memory = allocate?.(n);
           let vectors: Float32Array | Uint8Array;
           if (vectorType === "binary" || meta.size === 4) {
-            const bytes = reuse ? (vectorBytes ??= new Uint8Array(most * rowBytes)) : new Uint8Array(n * rowBytes);
+            const bytes = memory
+              ? new Uint8Array(memory.vectors.buffer, memory.vectors.byteOffset, n * rowBytes)
+              : reuse
+              ? (vectorBytes ??= new Uint8Array(most * rowBytes))
+              : new Uint8Array(n * rowBytes);
             await embReader.read(start, end, bytes);
-            vectors = vectorType === "binary"
+            vectors = memory
+              ? memory.vectors
+              : vectorType === "binary"
               ? bytes.subarray(0, n * rowBytes)
               : new Float32Array(bytes.buffer, 0, n * cols);
           } else {
             staging ??= new Uint8Array(most * rowBytes);
             await embReader.read(start, end, staging);
             const doubles = new Float64Array(staging.buffer, 0, n * cols);
-            if (reuse) {
+            if (memory) {
+              vectors = memory.vectors;
+              vectors.set(doubles);
+            } else if (reuse) {
               converted ??= new Float32Array(most * cols);
               vectors = converted.subarray(0, n * cols);
               vectors.set(doubles);
@@ -422,14 +434,24 @@ export async function openHdf5Source(path: string, options: Hdf5SourceOptions = 
           }
           let ids: BigInt64Array | null = null;
           if (annBenchmarks) {
-            ids = new BigInt64Array(n);
+            ids = memory ? memory.ids : new BigInt64Array(n);
             fillRangeIds(ids, 0, start, n);
           } else if (idsReader && idsFormat) {
-            const raw = reuse && idsFormat.size === 8
-              ? (idBytes ??= new Uint8Array(most * 8))
-              : new Uint8Array(n * idsFormat.size);
-            await idsReader.read(start, end, raw);
-            ids = toBigInt64(raw, n, idsFormat, idsName!, path);
+            if (memory && idsFormat.size === 8) {
+              const raw = new Uint8Array(memory.ids.buffer, memory.ids.byteOffset, n * 8);
+              await idsReader.read(start, end, raw);
+              ids = toBigInt64(raw, n, idsFormat, idsName!, path);
+            } else if (memory) {
+              narrowIds ??= new Uint8Array(most * idsFormat.size);
+              await idsReader.read(start, end, narrowIds);
+              ids = toBigInt64(narrowIds, n, idsFormat, idsName!, path, memory.ids);
+            } else {
+              const raw = reuse && idsFormat.size === 8
+                ? (idBytes ??= new Uint8Array(most * 8))
+                : new Uint8Array(n * idsFormat.size);
+              await idsReader.read(start, end, raw);
+              ids = toBigInt64(raw, n, idsFormat, idsName!, path);
+            }
           }
           yield { ids, vectors, dim, rows: n };
           // Let other work (inserts in flight) run between slices.
@@ -480,31 +502,41 @@ export async function readHdf5Attributes(path: string): Promise<Record<string, s
   }
 }
 
-/** Ids as int64, from little-endian integers of 1, 2, 4 or 8 bytes. */
+/**
+ * Ids as int64, from little-endian integers of 1, 2, 4 or 8 bytes (`raw` 8-byte aligned); 8-byte ids are a view of
+ * `raw`, narrower ones are widened into `out` (or a new array), two 32-bit words at a time, without a BigInt per id.
+ */
 function toBigInt64(
   raw: Uint8Array,
   n: number,
   format: { size: number; signed: boolean },
   name: string,
   path: string,
+  out: BigInt64Array = new BigInt64Array(n),
 ): BigInt64Array {
   const buffer = raw.buffer;
+  const at = raw.byteOffset;
   if (format.size === 8) {
     if (!format.signed) {
-      const unsigned = new BigUint64Array(buffer, 0, n);
-      for (let i = 0; i < n; i++) {
-        if (unsigned[i] > 0x7fffffffffffffffn) {
-          throw new MilvusdmError("HDF5_INVALID", `Dataset "${name}" in "${path}" has id ${unsigned[i]} beyond int64`);
+      const words = new Uint32Array(buffer, at, n * 2);
+      for (let i = 1; i < n * 2; i += 2) {
+        if (words[i] > 0x7fffffff) {
+          const id = new BigUint64Array(buffer, at, n)[(i - 1) / 2];
+          throw new MilvusdmError("HDF5_INVALID", `Dataset "${name}" in "${path}" has id ${id} beyond int64`);
         }
       }
     }
-    return new BigInt64Array(buffer, 0, n);
+    return new BigInt64Array(buffer, at, n);
   }
   let values: ArrayLike<number>;
-  if (format.size === 4) values = format.signed ? new Int32Array(buffer, 0, n) : new Uint32Array(buffer, 0, n);
-  else if (format.size === 2) values = format.signed ? new Int16Array(buffer, 0, n) : new Uint16Array(buffer, 0, n);
-  else values = format.signed ? new Int8Array(buffer, 0, n) : new Uint8Array(buffer, 0, n);
-  const out = new BigInt64Array(n);
-  for (let i = 0; i < n; i++) out[i] = BigInt(values[i]);
-  return out;
+  if (format.size === 4) values = format.signed ? new Int32Array(buffer, at, n) : new Uint32Array(buffer, at, n);
+  else if (format.size === 2) values = format.signed ? new Int16Array(buffer, at, n) : new Uint16Array(buffer, at, n);
+  else values = format.signed ? new Int8Array(buffer, at, n) : new Uint8Array(buffer, at, n);
+  const words = new Int32Array(out.buffer, out.byteOffset, n * 2);
+  for (let i = 0; i < n; i++) {
+    const v = values[i];
+    words[2 * i] = v;
+    words[2 * i + 1] = v < 0 ? -1 : 0;
+  }
+  return out.subarray(0, n);
 }

@@ -10,7 +10,7 @@ import { MilvusdmError, throwIfAborted } from "../errors.ts";
 import { createHdf5Writer, type Hdf5Writer } from "../hdf5/writer.ts";
 import { type Milvus1Source, type MysqlParameters, openMilvus1, partitionSource } from "../milvus1/mod.ts";
 import { DEFAULT_BATCH_BYTES, type ProgressEvent, rowsPerBatch } from "../pipeline.ts";
-import { bytesPerVector } from "../types.ts";
+import { type BatchAllocator, type BatchMemory, bytesPerVector, type VectorType } from "../types.ts";
 import { type CollectionSelection, selectPartitions } from "./milvus1_select.ts";
 
 /** Options of {@linkcode milvusToHdf5}. */
@@ -62,6 +62,16 @@ export interface ExportSummary {
   files: ExportedFile[];
   rows: number;
   seconds: number;
+}
+
+/** An allocator that hands out the same memory every time (for a consumer done with each batch before the next). */
+function reusedMemory(vectorType: VectorType, dim: number, maxRows: number): BatchAllocator {
+  const vectors = vectorType === "float" ? new Float32Array(maxRows * dim) : new Uint8Array(maxRows * dim / 8);
+  const ids = new BigInt64Array(maxRows);
+  return (rows: number): BatchMemory => ({
+    vectors: vectors.subarray(0, vectorType === "float" ? rows * dim : rows * dim / 8),
+    ids: ids.subarray(0, rows),
+  });
 }
 
 function runIdNow(): string {
@@ -140,7 +150,9 @@ export async function milvusToHdf5(options: MilvusToHdf5Options): Promise<Export
           bytesPerVector(collection.vectorType, collection.dim),
           options.batchBytes ?? DEFAULT_BATCH_BYTES,
         );
-        for await (const batch of source.batches(maxRows, options.signal)) {
+        const reuse = reusedMemory(collection.vectorType, collection.dim, maxRows);
+        // One buffer for every batch: append() has written a batch before the next is read.
+        for await (const batch of source.batches(maxRows, options.signal, reuse)) {
           writer.append(batch);
           unitDone += batch.rows;
           rowsDone += batch.rows;

@@ -6,10 +6,17 @@
  */
 import { DataType } from "@zilliz/milvus2-sdk-node";
 import { MilvusdmError, throwIfAborted } from "../errors.ts";
-import type { Batch, Metric, VectorType } from "../types.ts";
+import type { Batch, BatchMemory, Metric, VectorType } from "../types.ts";
 import { checkStatus, control, type MilvusConnection } from "./connection.ts";
 import { CallError, callFailure } from "./transport.ts";
-import { encodeInsertRequest, type InsertSchema } from "./wire.ts";
+import {
+  encodeInsertInto,
+  encodeInsertRequest,
+  insertCapacity,
+  type InsertLayout,
+  insertLayout,
+  type InsertSchema,
+} from "./wire.ts";
 
 /** What to do when the target collection (or the named partition) already exists. */
 export type Mode = "skip" | "append" | "overwrite";
@@ -374,13 +381,31 @@ export interface WriterOptions {
   onAcknowledged?: (rows: number) => void;
   /** Called on each retry, with what happened. */
   onRetry?: (message: string) => void;
+  /**
+   * Rows of the largest batch: with it, the writer keeps `inFlight + 1` request buffers of that size, reused once
+   * each request is acknowledged, and hands them to sources through {@linkcode MilvusWriter.allocate}.
+   */
+  maxRows?: number;
+}
+
+/** A reusable request buffer. */
+interface RequestSlot {
+  buffer: ArrayBuffer;
+  /** Ids read by a source before they are encoded as varints. */
+  ids: BigInt64Array;
+  /** The layout of the batch being filled or sent. */
+  layout: InsertLayout | null;
+  /** free; filling: handed to a source; sending: its request is in flight. */
+  state: "free" | "filling" | "sending";
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
  * Sends batches as hand-encoded inserts, at most `inFlight` at once. `write` resolves as soon as a slot is free, so
- * the source reads the next batch while earlier ones are on the wire.
+ * the source reads the next batch while earlier ones are on the wire. With `maxRows`, requests are built in a few
+ * reused buffers (memory stays bounded by batch size × requests in flight, and nothing is allocated per batch),
+ * and a source can read its vectors straight into the request through {@linkcode MilvusWriter.allocate}.
  */
 export class MilvusWriter {
   readonly #conn: MilvusConnection;
@@ -392,6 +417,8 @@ export class MilvusWriter {
   readonly #pending = new Set<Promise<void>>();
   #failure: unknown = null;
   #rowsAcknowledged = 0;
+  readonly #slots: RequestSlot[] = [];
+  #layout: InsertLayout | null = null;
 
   constructor(conn: MilvusConnection, schema: InsertSchema, options: WriterOptions = {}) {
     this.#conn = conn;
@@ -400,6 +427,77 @@ export class MilvusWriter {
     this.#maxAttempts = Math.max(1, options.maxAttempts ?? 8);
     this.#backoffMs = options.backoffMs ?? 250;
     this.#options = options;
+    const maxRows = options.maxRows ?? 0;
+    if (maxRows > 0) {
+      const capacity = insertCapacity(schema, maxRows);
+      for (let i = 0; i <= this.#inFlight; i++) {
+        this.#slots.push({
+          buffer: new ArrayBuffer(capacity),
+          ids: new BigInt64Array(maxRows),
+          layout: null,
+          state: "free",
+        });
+      }
+    }
+  }
+
+  /**
+   * Memory for a batch of `rows` rows inside a free request buffer, vectors where the request carries them (a
+   * {@linkcode BatchAllocator} for sources). The memory is the writer's again once the batch is written, or
+   * handed back with {@linkcode MilvusWriter.recycle}. Without a free buffer (or beyond `maxRows`), fresh arrays.
+   */
+  readonly allocate = (rows: number): BatchMemory => {
+    const slot = this.#slots.find((s) => s.state === "free");
+    const float = this.#schema.vectorType === "float";
+    const dim = this.#schema.dim;
+    if (!slot || rows > slot.ids.length) {
+      return {
+        vectors: float ? new Float32Array(rows * dim) : new Uint8Array(rows * dim / 8),
+        ids: new BigInt64Array(rows),
+      };
+    }
+    const layout = this.#layoutFor(rows);
+    slot.layout = layout;
+    slot.state = "filling";
+    return {
+      vectors: float
+        ? new Float32Array(slot.buffer, layout.vectorOffset, rows * dim)
+        : new Uint8Array(slot.buffer, layout.vectorOffset, rows * dim / 8),
+      ids: slot.ids.subarray(0, rows),
+    };
+  };
+
+  /** Hands back the memory of a batch from {@linkcode MilvusWriter.allocate} that was not written whole. */
+  recycle(batch: Batch): void {
+    const slot = this.#slots.find((s) => s.state === "filling" && s.buffer === batch.vectors.buffer);
+    if (slot) {
+      slot.state = "free";
+      slot.layout = null;
+    }
+  }
+
+  #layoutFor(rows: number): InsertLayout {
+    if (this.#layout?.rows !== rows) this.#layout = insertLayout(this.#schema, rows);
+    return this.#layout;
+  }
+
+  /** Encodes a batch: in place when it was read into a request buffer, else into a free one, else a new one. */
+  #encode(batch: Batch): { framed: Uint8Array<ArrayBuffer>; slot: RequestSlot | null } {
+    const own = this.#slots.find((s) => s.state === "filling" && s.buffer === batch.vectors.buffer);
+    if (own && own.layout && own.layout.rows === batch.rows && own.layout.vectorOffset === batch.vectors.byteOffset) {
+      const framed = encodeInsertInto(own.buffer, own.layout, batch, this.#schema);
+      own.state = "sending";
+      return { framed, slot: own };
+    }
+    const free = this.#slots.find((s) => s.state === "free");
+    if (free && batch.rows <= free.ids.length) {
+      const layout = this.#layoutFor(batch.rows);
+      const framed = encodeInsertInto(free.buffer, layout, batch, this.#schema);
+      free.layout = layout;
+      free.state = "sending";
+      return { framed, slot: free };
+    }
+    return { framed: encodeInsertRequest(batch, this.#schema), slot: null };
   }
 
   /** Rows the server has acknowledged. */
@@ -415,14 +513,22 @@ export class MilvusWriter {
   async write(batch: Batch, meta: { upsert?: boolean; onAcknowledged?: () => void } = {}): Promise<void> {
     this.#throwIfFailed();
     throwIfAborted(this.#options.signal);
-    const framed = encodeInsertRequest(batch, this.#schema);
+    const { framed, slot } = this.#encode(batch);
     const upsert = (meta.upsert ?? false) && this.#schema.idField !== null;
+    const release = () => {
+      if (slot) {
+        slot.state = "free";
+        slot.layout = null;
+      }
+    };
     const p = this.#send(framed, batch, upsert ? "Upsert" : "Insert").then(
       () => {
+        release();
         this.#pending.delete(p);
         meta.onAcknowledged?.();
       },
       (error) => {
+        release();
         this.#pending.delete(p);
         if (this.#failure === null) this.#failure = error;
       },

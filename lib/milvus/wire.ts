@@ -96,92 +96,170 @@ export function validateBatch(batch: Batch, schema: InsertSchema): void {
 }
 
 /**
- * Encodes a batch as a gRPC-framed `InsertRequest` (the same bytes serve `UpsertRequest`): the 5-byte gRPC prefix
- * followed by the message, in one buffer.
+ * Where the parts of one request go in a buffer. The vector field comes first in `fields_data` (Milvus matches
+ * fields by name), so everything before the vector payload depends only on the schema and the row count: a source
+ * can read vectors from its file straight into the request, at `vectorOffset`, before the ids are known.
  */
-export function encodeInsertRequest(batch: Batch, schema: InsertSchema): Uint8Array<ArrayBuffer> {
-  validateBatch(batch, schema);
-  const { rows, dim } = batch;
+export interface InsertLayout {
+  /** Rows the layout is for. */
+  rows: number;
+  /** The frame's bytes before the vector payload: gRPC prefix (length left 0), names, vector field headers. */
+  head: Uint8Array;
+  /** Where the frame starts in the buffer (0-7): chosen so that the vector payload is 8-byte aligned. */
+  frameOffset: number;
+  /** Where the vector payload starts in the buffer (`frameOffset + head.length`, a multiple of 8). */
+  vectorOffset: number;
+  /** Bytes of the vector payload. */
+  vectorBytes: number;
+}
+
+/** Bytes the id field of a request takes at most, ids included, for `rows` rows and an id field name of `nameBytes`. */
+function maxIdFieldBytes(rows: number, nameBytes: number): number {
+  return 1 + 5 + 2 + 1 + 5 + nameBytes + 1 + 5 + 1 + 5 + 1 + 5 + rows * 10;
+}
+
+/** The layout of a request of `rows` rows (see {@linkcode InsertLayout}). */
+export function insertLayout(schema: InsertSchema, rows: number): InsertLayout {
+  const dim = schema.dim;
   const db = encoder.encode(schema.database);
   const coll = encoder.encode(schema.collection);
   const part = encoder.encode(schema.partition);
   const vecName = encoder.encode(schema.vectorField);
-  const vecBytes = new Uint8Array(batch.vectors.buffer, batch.vectors.byteOffset, batch.vectors.byteLength);
-
-  // Vector FieldData.
-  const inner = schema.vectorType === "float"
-    ? 1 + varintSize(vecBytes.length) + vecBytes.length // FloatArray.data
-    : 0;
+  const vectorBytes = schema.vectorType === "float" ? rows * dim * 4 : rows * dim / 8;
+  const float = schema.vectorType === "float";
+  const inner = float ? 1 + varintSize(vectorBytes) + vectorBytes : 0; // FloatArray.data
   const vectorFieldLen = 1 + varintSize(dim) +
-    (schema.vectorType === "float" ? 1 + varintSize(inner) + inner : 1 + varintSize(vecBytes.length) + vecBytes.length);
+    (float ? 1 + varintSize(inner) + inner : 1 + varintSize(vectorBytes) + vectorBytes);
   const vecFieldDataLen = 2 + 1 + varintSize(vecName.length) + vecName.length + 1 + varintSize(vectorFieldLen) +
     vectorFieldLen;
-
-  // Id FieldData.
-  let idVarints: Uint8Array | null = null;
-  let idName: Uint8Array | null = null;
-  let longArrayLen = 0, scalarLen = 0, idFieldDataLen = 0;
-  if (schema.idField !== null && batch.ids !== null) {
-    idName = encoder.encode(schema.idField);
-    const scratch = new Uint8Array(rows * 10);
-    idVarints = scratch.subarray(0, encodeIdVarints(batch.ids, scratch));
-    longArrayLen = 1 + varintSize(idVarints.length) + idVarints.length;
-    scalarLen = 1 + varintSize(longArrayLen) + longArrayLen;
-    idFieldDataLen = 2 + 1 + varintSize(idName.length) + idName.length + 1 + varintSize(scalarLen) + scalarLen;
-  }
-
-  let msgLen = 0;
-  if (db.length > 0) msgLen += 1 + varintSize(db.length) + db.length;
-  msgLen += 1 + varintSize(coll.length) + coll.length;
-  if (part.length > 0) msgLen += 1 + varintSize(part.length) + part.length;
-  if (idVarints !== null) msgLen += 1 + varintSize(idFieldDataLen) + idFieldDataLen;
-  msgLen += 1 + varintSize(vecFieldDataLen) + vecFieldDataLen;
-  msgLen += 1 + varintSize(rows);
-
-  const out = new Uint8Array(5 + msgLen);
-  new DataView(out.buffer).setUint32(1, msgLen, false);
+  let headLen = 5;
+  if (db.length > 0) headLen += 1 + varintSize(db.length) + db.length;
+  headLen += 1 + varintSize(coll.length) + coll.length;
+  if (part.length > 0) headLen += 1 + varintSize(part.length) + part.length;
+  headLen += 1 + varintSize(vecFieldDataLen) + (vecFieldDataLen - vectorBytes);
+  const head = new Uint8Array(headLen);
   let p = 5;
   const bytesField = (tag: number, bytes: Uint8Array) => {
-    out[p++] = tag;
-    p = writeVarint(out, p, bytes.length);
-    out.set(bytes, p);
+    head[p++] = tag;
+    p = writeVarint(head, p, bytes.length);
+    head.set(bytes, p);
     p += bytes.length;
   };
   if (db.length > 0) bytesField(0x12, db); // db_name = 2
   bytesField(0x1a, coll); // collection_name = 3
   if (part.length > 0) bytesField(0x22, part); // partition_name = 4
-  if (idVarints !== null && idName !== null) {
+  head[p++] = 0x2a; // fields_data = 5
+  p = writeVarint(head, p, vecFieldDataLen);
+  head[p++] = 0x08; // FieldData.type = 1
+  head[p++] = float ? TYPE_FLOAT_VECTOR : TYPE_BINARY_VECTOR;
+  bytesField(0x12, vecName); // FieldData.field_name = 2
+  head[p++] = 0x22; // FieldData.vectors = 4
+  p = writeVarint(head, p, vectorFieldLen);
+  head[p++] = 0x08; // VectorField.dim = 1
+  p = writeVarint(head, p, dim);
+  if (float) {
+    head[p++] = 0x12; // VectorField.float_vector = 2
+    p = writeVarint(head, p, inner);
+    head[p++] = 0x0a; // FloatArray.data = 1 (packed)
+  } else {
+    head[p++] = 0x1a; // VectorField.binary_vector = 3
+  }
+  p = writeVarint(head, p, vectorBytes);
+  if (p !== headLen) throw new MilvusdmError("INTERNAL", `Insert layout wrote ${p} of ${headLen} bytes`);
+  const frameOffset = (8 - (headLen % 8)) % 8;
+  return { rows, head, frameOffset, vectorOffset: frameOffset + headLen, vectorBytes };
+}
+
+/** Bytes a buffer needs to hold any request of at most `rows` rows laid out by {@linkcode insertLayout}. */
+export function insertCapacity(schema: InsertSchema, rows: number): number {
+  const layout = insertLayout(schema, rows);
+  const idName = schema.idField === null ? 0 : encoder.encode(schema.idField).length;
+  return layout.vectorOffset + layout.vectorBytes + maxIdFieldBytes(rows, idName) + 1 + 5;
+}
+
+/** Bytes the ids take as varints. */
+function idVarintsSize(ids: BigInt64Array): number {
+  const words = new Uint32Array(ids.buffer, ids.byteOffset, ids.length * 2);
+  let size = 0;
+  for (let i = 0; i < words.length; i += 2) {
+    const lo = words[i];
+    const hi = words[i + 1];
+    if (hi === 0) {
+      size += lo < 0x80 ? 1 : lo < 0x4000 ? 2 : lo < 0x200000 ? 3 : lo < 0x10000000 ? 4 : 5;
+    } else {
+      // 32 low bits plus the significant bits of the high word, 7 bits per byte
+      size += Math.ceil((64 - Math.clz32(hi)) / 7);
+    }
+  }
+  return size;
+}
+
+/**
+ * Writes a whole gRPC-framed request for `batch` into `buffer` laid out by `layout` (from
+ * {@linkcode insertLayout} for `batch.rows`), and returns the frame (a view of `buffer`). Vectors already at
+ * `layout.vectorOffset` (read there by the source) are not copied; others are copied in. The buffer must hold
+ * {@linkcode insertCapacity} bytes.
+ */
+export function encodeInsertInto(
+  buffer: ArrayBuffer,
+  layout: InsertLayout,
+  batch: Batch,
+  schema: InsertSchema,
+): Uint8Array<ArrayBuffer> {
+  validateBatch(batch, schema);
+  if (layout.rows !== batch.rows) {
+    throw new MilvusdmError("INTERNAL", `Insert layout for ${layout.rows} rows used for ${batch.rows}`);
+  }
+  const out = new Uint8Array(buffer);
+  out.set(layout.head, layout.frameOffset);
+  const vectors = batch.vectors;
+  if (vectors.buffer !== buffer || vectors.byteOffset !== layout.vectorOffset) {
+    out.set(new Uint8Array(vectors.buffer, vectors.byteOffset, vectors.byteLength), layout.vectorOffset);
+  }
+  let p = layout.vectorOffset + layout.vectorBytes;
+  if (schema.idField !== null && batch.ids !== null) {
+    const idName = encoder.encode(schema.idField);
+    const idsLen = idVarintsSize(batch.ids);
+    const longArrayLen = 1 + varintSize(idsLen) + idsLen;
+    const scalarLen = 1 + varintSize(longArrayLen) + longArrayLen;
+    const idFieldDataLen = 2 + 1 + varintSize(idName.length) + idName.length + 1 + varintSize(scalarLen) + scalarLen;
+    if (p + 1 + varintSize(idFieldDataLen) + idFieldDataLen + 1 + varintSize(batch.rows) > out.length) {
+      throw new MilvusdmError("INTERNAL", `Insert buffer of ${out.length} bytes too small`);
+    }
     out[p++] = 0x2a; // fields_data = 5
     p = writeVarint(out, p, idFieldDataLen);
     out[p++] = 0x08; // FieldData.type = 1
     out[p++] = TYPE_INT64;
-    bytesField(0x12, idName); // FieldData.field_name = 2
+    out[p++] = 0x12; // FieldData.field_name = 2
+    p = writeVarint(out, p, idName.length);
+    out.set(idName, p);
+    p += idName.length;
     out[p++] = 0x1a; // FieldData.scalars = 3
     p = writeVarint(out, p, scalarLen);
     out[p++] = 0x1a; // ScalarField.long_data = 3
     p = writeVarint(out, p, longArrayLen);
-    bytesField(0x0a, idVarints); // LongArray.data = 1 (packed)
-  }
-  out[p++] = 0x2a; // fields_data = 5
-  p = writeVarint(out, p, vecFieldDataLen);
-  out[p++] = 0x08; // FieldData.type = 1
-  out[p++] = schema.vectorType === "float" ? TYPE_FLOAT_VECTOR : TYPE_BINARY_VECTOR;
-  bytesField(0x12, vecName); // FieldData.field_name = 2
-  out[p++] = 0x22; // FieldData.vectors = 4
-  p = writeVarint(out, p, vectorFieldLen);
-  out[p++] = 0x08; // VectorField.dim = 1
-  p = writeVarint(out, p, dim);
-  if (schema.vectorType === "float") {
-    out[p++] = 0x12; // VectorField.float_vector = 2
-    p = writeVarint(out, p, inner);
-    bytesField(0x0a, vecBytes); // FloatArray.data = 1 (packed)
-  } else {
-    bytesField(0x1a, vecBytes); // VectorField.binary_vector = 3
+    out[p++] = 0x0a; // LongArray.data = 1 (packed)
+    p = writeVarint(out, p, idsLen);
+    const written = encodeIdVarints(batch.ids, out.subarray(p));
+    if (written !== idsLen) throw new MilvusdmError("INTERNAL", `Id varints took ${written} bytes, sized ${idsLen}`);
+    p += written;
   }
   out[p++] = 0x38; // num_rows = 7
-  p = writeVarint(out, p, rows);
-  if (p !== out.length) throw new MilvusdmError("INTERNAL", `Insert encoder wrote ${p} of ${out.length} bytes`);
-  return out;
+  p = writeVarint(out, p, batch.rows);
+  const frameLen = p - layout.frameOffset;
+  out[layout.frameOffset] = 0; // not compressed
+  new DataView(buffer).setUint32(layout.frameOffset + 1, frameLen - 5, false);
+  return out.subarray(layout.frameOffset, p);
+}
+
+/**
+ * Encodes a batch as a gRPC-framed `InsertRequest` (the same bytes serve `UpsertRequest`) in a buffer of its own:
+ * the 5-byte gRPC prefix followed by the message.
+ */
+export function encodeInsertRequest(batch: Batch, schema: InsertSchema): Uint8Array<ArrayBuffer> {
+  validateBatch(batch, schema);
+  const layout = insertLayout(schema, batch.rows);
+  return encodeInsertInto(new ArrayBuffer(insertCapacity(schema, batch.rows)), layout, batch, schema);
 }
 
 /** What an insert reply says. */

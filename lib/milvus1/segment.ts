@@ -13,7 +13,7 @@
  */
 import { type ByteSource, openFileSource } from "../bytes.ts";
 import { MilvusdmError, throwIfAborted } from "../errors.ts";
-import { type Batch, bytesPerVector, type SourceInfo, type VectorSource } from "../types.ts";
+import { type Batch, type BatchAllocator, bytesPerVector, type SourceInfo, type VectorSource } from "../types.ts";
 import { type Milvus1Collection, type Milvus1Partition, type Milvus1Segment, partitionLabel } from "./meta.ts";
 
 /** The file name of a segment's deleted row offsets. */
@@ -377,6 +377,7 @@ export async function* readSegment(
   segment: Milvus1Segment,
   maxRows: number,
   signal?: AbortSignal,
+  allocate?: BatchAllocator,
 ): AsyncGenerator<Batch> {
   checkMaxRows(maxRows);
   throwIfAborted(signal);
@@ -384,7 +385,7 @@ export async function* readSegment(
   if (paths === null) return;
   const files = await openFiles(paths);
   try {
-    yield* readSegmentSources(collection, segment, files, maxRows, signal);
+    yield* readSegmentSources(collection, segment, files, maxRows, signal, allocate);
   } finally {
     closeFiles(files);
   }
@@ -397,6 +398,7 @@ export async function* readSegmentSources(
   files: SegmentSources,
   maxRows: number,
   signal?: AbortSignal,
+  allocate?: BatchAllocator,
 ): AsyncGenerator<Batch> {
   checkMaxRows(maxRows);
   throwIfAborted(signal);
@@ -411,9 +413,13 @@ export async function* readSegmentSources(
   while (live > 0) {
     throwIfAborted(signal);
     const want = Math.min(maxRows, live);
-    const ids = new BigInt64Array(want);
-    const idBytes = new Uint8Array(ids.buffer);
-    const vectorBytes = new Uint8Array(want * bpv);
+    // Memory from `allocate` (e.g. the insert request being built), else fresh arrays.
+    const memory = allocate?.(want);
+    const ids = memory ? memory.ids : new BigInt64Array(want);
+    const idBytes = new Uint8Array(ids.buffer, ids.byteOffset, want * 8);
+    const vectorBytes = memory
+      ? new Uint8Array(memory.vectors.buffer, memory.vectors.byteOffset, want * bpv)
+      : new Uint8Array(want * bpv);
     let filled = 0;
     while (filled < want) {
       if (pos >= g.rows) {
@@ -450,7 +456,9 @@ export async function* readSegmentSources(
       pos += window;
     }
     live -= want;
-    const vectors = collection.vectorType === "float"
+    const vectors = memory
+      ? memory.vectors
+      : collection.vectorType === "float"
       ? new Float32Array(vectorBytes.buffer, 0, want * dim)
       : vectorBytes;
     yield { ids, vectors, dim, rows: want };
@@ -479,13 +487,13 @@ function sourceOver(collection: Milvus1Collection, scans: SegmentScan[]): Milvus
   return {
     info: infoOf(collection, rows),
     segments: scans,
-    async *batches(maxRows: number, signal?: AbortSignal): AsyncIterable<Batch> {
+    async *batches(maxRows: number, signal?: AbortSignal, allocate?: BatchAllocator): AsyncIterable<Batch> {
       checkMaxRows(maxRows);
       for (const scan of scans) {
         if (closed) return;
         if (scan.liveRows === 0) continue;
         let seen = 0;
-        for await (const batch of readSegment(collection, scan.segment, maxRows, signal)) {
+        for await (const batch of readSegment(collection, scan.segment, maxRows, signal, allocate)) {
           seen += batch.rows;
           yield batch;
           if (closed) return;
