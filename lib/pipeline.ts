@@ -120,6 +120,7 @@ export async function loadUnits(
     maxRows,
   });
   let warnedNoIds = false;
+  const trackers: UnitTracker[] = [];
   await conn.releaseControl();
   try {
     for (const unit of units) {
@@ -129,6 +130,7 @@ export async function loadUnits(
       const tracker = journal
         ? new UnitTracker(journal, journal.unit(unit.name, rows, unit.fingerprint ?? `${rows}`))
         : null;
+      if (tracker) trackers.push(tracker);
       const skipTo = tracker?.durable ?? 0;
       const doubtTo = tracker?.inDoubtUpTo ?? 0;
       if (skipTo > 0) {
@@ -178,9 +180,17 @@ export async function loadUnits(
       }
     }
     await writer.drain();
+    for (const t of trackers) t.settle();
+    journal?.saveIfChanged();
   } catch (error) {
     // Let what is in flight settle (the journal records it), then report the first failure.
     await writer.drain().catch(() => {});
+    try {
+      for (const t of trackers) t.settle();
+      journal?.saveIfChanged();
+    } catch {
+      // The first failure is the one to report.
+    }
     throw error;
   }
   return { rowsSent: writer.rowsAcknowledged, rowsSkipped, rowsUpserted };
