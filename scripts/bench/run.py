@@ -67,13 +67,22 @@ before each timed run, so all contenders read from a warm page cache (the cache 
 The Milvus server runs on the same machine as the clients and competes with them for the cores.
 """
 
-BULK_IMPORT_PLACEHOLDER = """## Bulk import (write_path: import)
+IMPORT_REPORT = os.path.join(ROOT, ".work/bench-import/report.md")
+BULK_IMPORT_MISSING = """## Bulk import (write_path: import), verified row for row
 
-<!-- PLACEHOLDER: to be filled by the lead. The suite measures it with --with-import as the contender
-"milvusdm (write_path import)" in the end-to-end table above (the CLI with --write-path import). -->
-
-Not measured yet.
+The end-to-end tables above include `--write-path import` as a contender when the suite runs with --with-import.
+The insert-vs-import comparison with both targets verified row for row by id comes from
+`.venv/bin/python scripts/bench_import.py` (1M × 128, 3 runs each); its report (.work/bench-import/report.md) is
+included here when present. It was not present for this run.
 """
+
+
+def bulk_import_section():
+    """The report of scripts/bench_import.py, when it has been run, else a note saying how to get it."""
+    if os.path.exists(IMPORT_REPORT):
+        with open(IMPORT_REPORT, encoding="utf-8") as f:
+            return f.read().rstrip() + "\n"
+    return BULK_IMPORT_MISSING
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -631,7 +640,7 @@ def render(results, args, info, timings):
             md.append(f"- {where}, after {s['runs']} successful run(s): `{text}`")
         md.append("")
 
-    md.append(BULK_IMPORT_PLACEHOLDER)
+    md.append(bulk_import_section())
     md.append("## How long the suite took\n")
     md.append(table(["step", "minutes"], [[step, f"{sec / 60:.1f}"] for step, sec in timings]) + "\n")
     return "\n".join(md)
