@@ -511,7 +511,16 @@ export async function importUnits(
           continue;
         }
         const outcome = await waitForTask(conn, task, { signal: options.signal });
-        if (!outcome.failed && outcome.rows === setRows) {
+        if (!outcome.failed && outcome.rows !== setRows) {
+          // It landed, but not whole: importing it again would double the rows that did.
+          throw new MilvusdmError(
+            "TARGET_COUNT_MISMATCH",
+            `Import task ${task} of the interrupted run stored ${outcome.rows} rows of file set ${record.set + 1} ` +
+              `of "${unit.name}", which holds ${setRows}`,
+            { hint: "Start over with mode overwrite (without --resume)" },
+          );
+        }
+        if (!outcome.failed) {
           log(`File set ${record.set + 1} of "${unit.name}" was imported by the interrupted run (task ${task})`);
           imported.add(record.set);
           markImported(progress, record.set, setRows);
