@@ -46,7 +46,7 @@ Deno.test(
   opts,
   async () => {
     await using dir = await tempDir();
-    const rows = 30_000, dim = 64;
+    const rows = 30_000, dim = 128;
     const vectors = randomFloats(rows, dim, 77);
     const ids = BigInt64Array.from({ length: rows }, (_, i) => BigInt(i) * 13n - 1_000_000n);
     await writeH5WithH5py(`${dir.path}/v.h5`, {
@@ -79,7 +79,7 @@ Deno.test(
         secretAccessKey: SECRET_KEY,
         stagingDir: `${dir.path}/staging`,
       };
-      // Library call: two file sets of ~7.8 MB vectors (the larger uploaded in parts).
+      // Library call: two file sets, of 10.4 MB (over the 8 MiB part size: a multipart upload) and 5.2 MB.
       const summary = await hdf5ToMilvus({
         files: [`${dir.path}/v.h5`],
         target: { uri: URI },
@@ -148,6 +148,8 @@ Deno.test(
         consistency_level: "Strong" as never,
       });
       assertEquals(Number(count.data[0]["count(*)"]), rows);
+      const leftByCli = await s3.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: "milvusdm-imports/" }));
+      assertEquals(leftByCli.Contents ?? [], [], "uploads (or probe files) left in the bucket by the CLI run");
 
       // A bucket the credentials cannot see: a clear error before anything is written.
       let error: unknown = null;
