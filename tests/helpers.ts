@@ -330,3 +330,27 @@ export function assertVectorsOnce(stored: StoredRow[], vectors: Float32Array | U
   }
   if (new Set(stored.map((r) => r.id)).size !== rows) throw new Error("the generated ids are not unique");
 }
+
+/**
+ * Asserts that a collection holds exactly the source rows: `count(*)`, every id once (none missing, none doubled)
+ * and every vector bit for bit.
+ */
+export async function assertStoredExactly(
+  client: MilvusClient,
+  collection: string,
+  ids: BigInt64Array,
+  vectors: Float32Array | Uint8Array,
+  per: number,
+  options: { binary?: boolean } = {},
+): Promise<void> {
+  const count = await countRows(client, collection);
+  if (count !== ids.length) throw new Error(`count(*) is ${count}, the source has ${ids.length} rows`);
+  const stored = await readAll(client, collection, options);
+  if (stored.length !== ids.length) throw new Error(`${stored.length} rows read back, the source has ${ids.length}`);
+  const want = Array.from(ids).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  if (!stored.every((r, i) => r.id === want[i])) {
+    throw new Error("the stored ids differ from the source ids (missing or doubled)");
+  }
+  const problems = diffRows(new Map(stored.map((r) => [r.id, r.vector])), ids, vectors, per);
+  if (problems.length > 0) throw new Error(`stored vectors differ: ${problems.join("; ")}`);
+}

@@ -6,7 +6,7 @@
  */
 import { MilvusClient } from "@zilliz/milvus2-sdk-node";
 import { ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
-import { assert, assertEquals } from "./assert.ts";
+import { assert, assertEquals, assertRejects } from "./assert.ts";
 import { hdf5ToMilvus, MilvusdmError } from "../mod.ts";
 import { diffRows, PROJECT_ROOT, randomFloats, runCli, tempDir, writeH5WithH5py, writeYaml } from "./helpers.ts";
 
@@ -152,21 +152,20 @@ Deno.test(
       assertEquals(leftByCli.Contents ?? [], [], "uploads (or probe files) left in the bucket by the CLI run");
 
       // A bucket the credentials cannot see: a clear error before anything is written.
-      let error: unknown = null;
-      try {
-        await hdf5ToMilvus({
-          files: [`${dir.path}/v.h5`],
-          target: { uri: URI },
-          collection: "s3_import_wrong",
-          mode: "overwrite",
-          writePath: "import",
-          import: { storage: { ...storage, bucket: "no-such-bucket" } },
-          journalDir: false,
-        });
-      } catch (e) {
-        error = e;
-      }
-      assert(error instanceof MilvusdmError && error.code === "IMPORT_STORAGE_ERROR", String(error));
+      const error = await assertRejects(
+        () =>
+          hdf5ToMilvus({
+            files: [`${dir.path}/v.h5`],
+            target: { uri: URI },
+            collection: "s3_import_wrong",
+            mode: "overwrite",
+            writePath: "import",
+            import: { storage: { ...storage, bucket: "no-such-bucket" } },
+            journalDir: false,
+          }),
+        MilvusdmError,
+      );
+      assertEquals(error.code, "IMPORT_STORAGE_ERROR");
       assert(/no-such-bucket/.test(error.message) && !error.message.includes(SECRET_KEY), error.message);
     } finally {
       await client?.closeConnection().catch(() => {});

@@ -4,10 +4,11 @@
  * insert for a small load and import over the threshold; a run killed during the import phase and resumed (also
  * with the task id lost), with exact rows and no duplicates; an import the server cannot read failing clearly.
  */
-import { assert, assertEquals } from "./assert.ts";
+import { assert, assertEquals, assertRejects } from "./assert.ts";
 import { faissToMilvus, hdf5ToMilvus, MilvusdmError, milvusToMilvus } from "../mod.ts";
 import { buildMilvus1Dir, standardSpec } from "./milvus1_fixture.ts";
 import {
+  assertStoredExactly,
   assertVectorsOnce,
   countRows,
   diffRows,
@@ -44,23 +45,6 @@ async function filesUnder(dir: string): Promise<string[]> {
   return out;
 }
 
-/** Every stored id once, in the source's set, and the vectors equal bit for bit. */
-async function checkExact(
-  collection: string,
-  ids: BigInt64Array,
-  vectors: Float32Array | Uint8Array,
-  per: number,
-  binary = false,
-) {
-  assertEquals(await countRows(client, collection), ids.length, "count(*)");
-  const stored = await readAll(client, collection, { binary });
-  assertEquals(stored.length, ids.length, "rows read back");
-  const want = Array.from(ids).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-  assert(stored.every((r, i) => r.id === want[i]), "the stored ids differ from the source ids (missing or doubled)");
-  const byId = new Map(stored.map((r) => [r.id, r.vector]));
-  assertEquals(diffRows(byId, ids, vectors, per), []);
-}
-
 async function h5(path: string, rows: number, dim: number, seed: number) {
   const vectors = randomFloats(rows, dim, seed);
   const ids = BigInt64Array.from({ length: rows }, (_, i) => BigInt(i) * 1_000_003n + (1n << 55n));
@@ -95,7 +79,7 @@ Deno.test("H2M by import: three file sets, every row read back exactly, files re
     assertEquals(summary.rows, rows);
     assertEquals(summary.targets[0].rowCount, rows);
     assert(logs.some((m) => /Writing by import: write_path is import/.test(m)), logs.join("\n"));
-    await checkExact(collection, ids, vectors, dim);
+    await assertStoredExactly(client, collection, ids, vectors, dim);
     assertEquals(await filesUnder(`${dir.path}/imports`), [], "import files left behind");
     const journal = JSON.parse(await Deno.readTextFile((await filesUnder(`${dir.path}/journals`))[0]));
     assertEquals(journal.writePath, "import");
@@ -151,7 +135,7 @@ faiss.write_index_binary(index, sys.argv[3])`,
       journalDir: false,
     });
     assertEquals(summary.targets[0].writePath?.path, "import");
-    await checkExact(collection, ids, bits, dim / 8, true);
+    await assertStoredExactly(client, collection, ids, bits, dim / 8, { binary: true });
   } finally {
     await dropIfExists(client, collection);
   }
@@ -222,7 +206,7 @@ Deno.test("write_path auto: insert for a small load, import over the threshold (
       /over the import threshold .*probe/.test(large.targets[0].writePath!.reason),
       large.targets[0].writePath!.reason,
     );
-    await checkExact(collection, ids, vectors, 16);
+    await assertStoredExactly(client, collection, ids, vectors, 16);
     // The probe's scratch collection is gone.
     const listed = await client.showCollections();
     assertEquals(listed.data.filter((c) => c.name.startsWith("milvusdm_probe_")), []);
@@ -316,7 +300,7 @@ Deno.test(
         }
         const resumed = await runRunner(spec, { MILVUSDM_PATH: `${dir.path}/home`, NO_COLOR: "1" });
         assert(resumed.success, resumed.stderr);
-        await checkExact(collection, ids, vectors, dim);
+        await assertStoredExactly(client, collection, ids, vectors, dim);
         const done = JSON.parse(await Deno.readTextFile(journalPath));
         assertEquals(done.state, "done");
         assertEquals((Object.values(done.units)[0] as { imported: number[] }).imported, [0, 1, 2, 3]);
@@ -335,22 +319,21 @@ Deno.test(
     const collection = uniqueName("imp_fail");
     await h5(`${dir.path}/v.h5`, 1000, 8, 3);
     try {
-      let error: unknown = null;
-      try {
-        await hdf5ToMilvus({
-          files: [`${dir.path}/v.h5`],
-          target: TEST_TARGET,
-          collection,
-          mode: "overwrite",
-          writePath: "import",
-          // The server is told a folder that does not exist, as when a container mounts it elsewhere.
-          import: { storage: { type: "local", dir: `${dir.path}/imports`, serverDir: "/nonexistent/milvusdm" } },
-          journalDir: false,
-        });
-      } catch (e) {
-        error = e;
-      }
-      assert(error instanceof MilvusdmError && error.code === "IMPORT_FAILED", String(error));
+      const error = await assertRejects(
+        () =>
+          hdf5ToMilvus({
+            files: [`${dir.path}/v.h5`],
+            target: TEST_TARGET,
+            collection,
+            mode: "overwrite",
+            writePath: "import",
+            // The server is told a folder that does not exist, as when a container mounts it elsewhere.
+            import: { storage: { type: "local", dir: `${dir.path}/imports`, serverDir: "/nonexistent/milvusdm" } },
+            journalDir: false,
+          }),
+        MilvusdmError,
+      );
+      assertEquals(error.code, "IMPORT_FAILED");
       assert(/\/nonexistent\/milvusdm\/.*(no such file|not exist)/i.test(error.message), error.message);
       assert(error.hint && /atomic/.test(error.hint), error.hint);
       await client.flush({ collection_names: [collection] });

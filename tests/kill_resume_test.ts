@@ -6,13 +6,11 @@
 import { assert, assertEquals } from "./assert.ts";
 import { buildMilvus1Dir } from "./milvus1_fixture.ts";
 import {
+  assertStoredExactly,
   countRows,
-  diffRows,
   dropIfExists,
   prng,
   randomFloats,
-  readAll,
-  readByIds,
   runRunner,
   spawnRunner,
   tempDir,
@@ -99,22 +97,6 @@ async function killAndResume(specPath: string, home: string, seed: number, rows 
   return seen;
 }
 
-async function checkExact(collection: string, ids: BigInt64Array, vectors: Float32Array) {
-  assertEquals(await countRows(client, collection), ids.length, "count(*)");
-  const stored = await readAll(client, collection);
-  assertEquals(stored.length, ids.length);
-  const want = Array.from(ids).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-  assert(stored.every((r, i) => r.id === want[i]), "the stored ids differ from the source ids");
-  // Vectors of a spread sample, compared exactly.
-  const sample = BigInt64Array.from({ length: 500 }, (_, i) => ids[Math.floor(i * ids.length / 500)]);
-  const index = new Map(Array.from(ids, (id, i) => [id, i]));
-  const sampleVectors = new Float32Array(500 * DIM);
-  sample.forEach((id, i) =>
-    sampleVectors.set(vectors.subarray(index.get(id)! * DIM, (index.get(id)! + 1) * DIM), i * DIM)
-  );
-  assertEquals(diffRows(await readByIds(client, collection, sample), sample, sampleVectors, DIM), []);
-}
-
 function shuffledIds(seed: number): BigInt64Array {
   const r = prng(seed);
   const ids = BigInt64Array.from({ length: ROWS }, (_, i) => BigInt(i) * 7n + 100n);
@@ -154,7 +136,7 @@ Deno.test("kill -9 at 10 points and resume: H2M ends with exactly the source row
   try {
     const points = await killAndResume(spec, `${dir.path}/home`, SEED);
     console.log(`H2M kill points: ${points.join("; ")}`);
-    await checkExact(collection, ids, vectors);
+    await assertStoredExactly(client, collection, ids, vectors, DIM);
     assertEquals(await checksums([`${dir.path}/v.h5`]), before, "the source changed");
   } finally {
     await dropIfExists(client, collection);
@@ -202,7 +184,7 @@ faiss.write_index(index, sys.argv[3])`,
   try {
     const points = await killAndResume(spec, `${dir.path}/home`, SEED + 1);
     console.log(`F2M kill points: ${points.join("; ")}`);
-    await checkExact(collection, ids, vectors);
+    await assertStoredExactly(client, collection, ids, vectors, DIM);
     assertEquals(await checksums([`${dir.path}/idmap.faiss`]), before, "the source changed");
   } finally {
     await dropIfExists(client, collection);
@@ -256,7 +238,7 @@ Deno.test("kill -9 at 10 points and resume: M2M ends with exactly the source row
       vectors.set(new Float32Array(p.vectors.buffer, p.vectors.byteOffset, p.rows * DIM), at * DIM);
       at += p.rows;
     }
-    await checkExact(collection, ids, vectors);
+    await assertStoredExactly(client, collection, ids, vectors, DIM);
     for (const p of built.expected) assertEquals(await countRows(client, collection, p.tag ?? "_default"), p.rows);
     assertEquals(
       await checksums(files.filter((f) => !f.startsWith(`${dir.path}/home`) && !f.endsWith("spec.json"))),

@@ -95,6 +95,12 @@ async function makeDir(path: string): Promise<void> {
   }
 }
 
+/** The staging folder of a file set, created. */
+async function stageIn(root: string, name: string): Promise<string> {
+  await makeDir(`${root}/${name}`);
+  return `${root}/${name}`;
+}
+
 async function removeQuietly(path: string, recursive = false): Promise<void> {
   try {
     await Deno.remove(path, { recursive });
@@ -110,11 +116,7 @@ function localStorage(config: LocalImportStorage): ImportStorage & { dir: string
     dir,
     kind: "local",
     where: config.serverDir ? `${dir} (the server reads it as ${serverDir})` : dir,
-    async stage(name) {
-      const path = `${dir}/${name}`;
-      await makeDir(path);
-      return path;
-    },
+    stage: (name) => stageIn(dir, name),
     publish(name, _localDir, files) {
       return Promise.resolve(files.map((f) => `${serverDir}/${name}/${f}`));
     },
@@ -178,11 +180,7 @@ async function s3Storage(config: S3ImportStorage): Promise<ImportStorage> {
   return {
     kind: "s3",
     where,
-    async stage(name) {
-      const path = `${staging}/${name}`;
-      await makeDir(path);
-      return path;
-    },
+    stage: (name) => stageIn(staging, name),
     async publish(name, localDir, files) {
       const keys: string[] = [];
       for (const file of files) {
