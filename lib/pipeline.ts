@@ -121,7 +121,6 @@ export async function loadUnits(
   });
   let warnedNoIds = false;
   const trackers: UnitTracker[] = [];
-  await conn.releaseControl();
   try {
     for (const unit of units) {
       throwIfAborted(options.signal);

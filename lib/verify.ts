@@ -157,13 +157,8 @@ async function describeTarget(conn: MilvusConnection, collection: string): Promi
 }
 
 async function strongCount(conn: MilvusConnection, collection: string, partition: string): Promise<number> {
-  const res = await conn.client.query({
-    collection_name: collection,
-    output_fields: ["count(*)"],
-    consistency_level: "Strong" as never,
-    partition_names: [partition],
-  });
-  if (res.status.error_code !== "Success" && /not loaded|not load/i.test(res.status.reason ?? "")) {
+  const res = await conn.client.count({ collection_name: collection, partition_names: [partition] });
+  if ((res.status.error_code !== 0 || res.status.code !== 0) && /not loaded|not load/i.test(res.status.reason ?? "")) {
     throw new MilvusdmError(
       "MILVUS_ERROR",
       `Collection "${collection}" is not loaded, so its rows cannot be counted or fetched`,
@@ -174,7 +169,7 @@ async function strongCount(conn: MilvusConnection, collection: string, partition
     );
   }
   checkStatus(res.status, `count the rows of "${collection}" partition "${partition}"`);
-  return Number(res.data[0]?.["count(*)"] ?? 0);
+  return res.count;
 }
 
 function toStored(value: unknown, vectorType: VectorType): Float32Array | Uint8Array {
@@ -417,7 +412,8 @@ async function fetchByIds(
   fields: TargetFields,
   ids: bigint[],
 ): Promise<Map<bigint, Float32Array | Uint8Array>> {
-  const res = await conn.client.query({
+  const sdk = await conn.sdk();
+  const res = await sdk.query({
     collection_name: collection,
     expr: `${fields.idField} in [${ids.join(",")}]`,
     output_fields: [fields.idField, fields.vectorField],

@@ -44,7 +44,6 @@ const prepared = await prepareTarget(conn, {
   hasIds: true,
   index: false,
 });
-await conn.releaseControl();
 const vectors = new Float32Array(rows * dim).map((_, i) => (i % 977) / 977);
 const ids = new BigInt64Array(rows).map((_, i) => BigInt(i));
 const framed = encodeInsertRequest({ ids, vectors, dim, rows }, prepared.schema);

@@ -9,7 +9,7 @@
  *
  * @module
  */
-import type { MilvusClient } from "@zilliz/milvus2-sdk-node";
+import type { ImportTaskState } from "../milvus/control.ts";
 import { MilvusdmError, throwIfAborted } from "../errors.ts";
 import { checkStatus, control, type MilvusConnection } from "../milvus/connection.ts";
 import { NpyWriter } from "../milvus/npy.ts";
@@ -205,7 +205,7 @@ async function startImportTask(
       files,
     }));
   checkStatus(reply.status, `import ${files.join(", ")} into "${collection}"`);
-  const task = reply.tasks?.[0] as unknown;
+  const task = reply.tasks[0];
   if (task === undefined || task === null || !/^\d+$/.test(String(task))) {
     throw new MilvusdmError("IMPORT_FAILED", `Milvus started no import task for ${files.join(", ")}`);
   }
@@ -219,10 +219,8 @@ interface TaskOutcome {
   rows: number;
 }
 
-type ImportStateReply = Awaited<ReturnType<MilvusClient["getImportState"]>>;
-
-function infoOf(reply: { infos?: { key: string; value: unknown }[] }, key: string): string {
-  return String(reply.infos?.find((kv) => kv.key === key)?.value ?? "");
+function infoOf(reply: ImportTaskState, key: string): string {
+  return reply.infos.find((kv) => kv.key === key)?.value ?? "";
 }
 
 /** Polls an import task until it completes or fails, with backoff from 0.2 s to 2 s (a set finishing waits at most 2 s to be seen). */
@@ -235,11 +233,10 @@ async function waitForTask(
   let delay = 200;
   for (;;) {
     throwIfAborted(options.signal);
-    const reply: ImportStateReply = await control(
+    const reply: ImportTaskState = await control(
       conn,
       "read an import's state",
-      // The SDK types the id as a number; the int64 goes through as its decimal string, exactly.
-      () => conn.client.getImportState({ task: task as unknown as number }),
+      () => conn.client.getImportState({ task }),
     );
     checkStatus(reply.status, `read the state of import task ${task}`);
     const state = String(reply.state);
@@ -264,14 +261,14 @@ async function findTaskByFiles(conn: MilvusConnection, collection: string, files
   const reply = await control(
     conn,
     "list import tasks",
-    () => conn.client.listImportTasks({ collection_name: collection, limit: 0 }),
+    () => conn.client.listImportTasks({ collection_name: collection }),
   );
   checkStatus(reply.status, `list the import tasks of "${collection}"`);
   const wanted = files.join(",");
-  const found = (reply.tasks ?? []).filter((t) => infoOf(t, "files") === wanted);
+  const found = reply.tasks.filter((t) => infoOf(t, "files") === wanted);
   // The newest matching task decides (an earlier failed attempt may have used the same paths).
-  found.sort((a, b) => (BigInt(String(a.id)) < BigInt(String(b.id)) ? -1 : 1));
-  return found.length > 0 ? String(found[found.length - 1].id) : null;
+  found.sort((a, b) => (BigInt(a.id) < BigInt(b.id) ? -1 : 1));
+  return found.length > 0 ? found[found.length - 1].id : null;
 }
 
 /** The NumPy files of one file set, written as rows arrive. */

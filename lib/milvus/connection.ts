@@ -1,13 +1,15 @@
 /**
- * Connecting to a Milvus 2.x server: the SDK client for control calls and the bulk transport for inserts, both
- * built from one {@linkcode MilvusTarget}.
+ * Connecting to a Milvus 2.x server: one HTTP/2 channel ({@linkcode BulkTransport}) for the inserts and the control
+ * calls ({@linkcode ControlClient}), and the SDK's client, opened only when asked for (verify reads vectors back
+ * with it), all built from one {@linkcode MilvusTarget}.
  *
  * @module
  */
 import { Buffer } from "node:buffer";
-import { MilvusClient } from "@zilliz/milvus2-sdk-node";
+import type { MilvusClient } from "@zilliz/milvus2-sdk-node";
 import { MilvusdmError } from "../errors.ts";
-import { BulkTransport } from "./transport.ts";
+import { ControlClient } from "./control.ts";
+import { CallError, BulkTransport } from "./transport.ts";
 
 /** Where and how to reach the target Milvus 2.x server. */
 export interface MilvusTarget {
@@ -33,15 +35,15 @@ export interface MilvusTarget {
   timeoutSeconds?: number;
 }
 
-/** An open connection: control client plus bulk transport. */
+/** An open connection: control calls and bulk inserts over one channel, and the SDK client on demand. */
 export interface MilvusConnection {
-  /** The SDK client for control calls (opened again on use after {@linkcode MilvusConnection.releaseControl}). */
-  readonly client: MilvusClient;
+  /** The control calls. */
+  readonly client: ControlClient;
   /**
-   * Closes the control channel while bulk data flows: under Deno, grpc-js's HTTP/2 session (nghttp2) can abort the
-   * process when a server going down sends GOAWAY; the bulk transport (fetch) handles that as a retryable error.
+   * The SDK's client, loaded and connected on first use (about 1 CPU s, which a migration does not pay): for
+   * calls the control client does not make, such as reading vectors back.
    */
-  releaseControl(): Promise<void>;
+  sdk(): Promise<MilvusClient>;
   /** The bulk insert channel. */
   transport: BulkTransport;
   /** `host:port` for messages (no credentials). */
@@ -117,8 +119,44 @@ export async function connectMilvus(target: MilvusTarget): Promise<MilvusConnect
       });
     }
   }
-  const makeClient = () =>
-    new MilvusClient({
+  const transport = new BulkTransport({
+    baseUrl: `${tls ? "https" : "http"}://${address}`,
+    authorization: authorizationOf(target),
+    database: target.database ?? "",
+    caCert,
+  });
+  const client = new ControlClient(transport, target.database ?? "", timeoutMs);
+  let serverVersion = "";
+  try {
+    const version = await client.getVersion();
+    if (version.status.error_code !== 0 || version.status.code !== 0) {
+      throw new CallError("fatal", version.status.reason || `error code ${version.status.error_code}`);
+    }
+    serverVersion = version.version;
+  } catch (error) {
+    transport.close();
+    const text = String((error as Error).message ?? error);
+    if (/UNAUTHENTICATED|auth|credential|password|token/i.test(text) && !/refused \(os error/i.test(text)) {
+      throw new MilvusdmError("MILVUS_UNREACHABLE", `Milvus at ${address} refused the credentials`, {
+        cause: error,
+        hint: "Check dest_user/dest_password or the token",
+      });
+    }
+    if (/DEADLINE_EXCEEDED/.test(text)) {
+      throw new MilvusdmError("MILVUS_UNREACHABLE", `Milvus at ${address} did not answer within ${timeoutMs / 1000} s`, {
+        cause: error,
+        hint: "Check the address and that nothing blocks the port",
+      });
+    }
+    throw new MilvusdmError("MILVUS_UNREACHABLE", `Cannot reach Milvus at ${address}: ${firstLine(text)}`, {
+      cause: error,
+      hint: "Check that the server is running and that dest_host/dest_port (or the uri) point at its gRPC port",
+    });
+  }
+  let sdk: Promise<MilvusClient> | null = null;
+  const openSdk = async (): Promise<MilvusClient> => {
+    const { MilvusClient } = await import("@zilliz/milvus2-sdk-node");
+    const opened = new MilvusClient({
       address: `${tls ? "https" : "http"}://${address}`,
       ssl: tls,
       token: target.token,
@@ -130,42 +168,22 @@ export async function connectMilvus(target: MilvusTarget): Promise<MilvusConnect
       logLevel: "error",
       ...(caCert ? { tls: { rootCert: Buffer.from(caCert) } } : {}),
     });
-  let client: MilvusClient | null = makeClient();
-  let serverVersion = "";
-  try {
-    await withTimeout(client!.connectPromise, timeoutMs, address);
-    const version = await withTimeout(client!.getVersion(), timeoutMs, address);
-    serverVersion = version.version ?? "";
-  } catch (error) {
-    await client!.closeConnection().catch(() => {});
-    if (error instanceof MilvusdmError) throw error;
-    const text = String((error as Error).message ?? error);
-    if (/UNAUTHENTICATED|auth|credential|password|token/i.test(text) && !/ECONNREFUSED/.test(text)) {
-      throw new MilvusdmError("MILVUS_UNREACHABLE", `Milvus at ${address} refused the credentials`, {
-        cause: error,
-        hint: "Check dest_user/dest_password or the token",
-      });
+    try {
+      await withTimeout(opened.connectPromise, timeoutMs, address);
+    } catch (error) {
+      await opened.closeConnection().catch(() => {});
+      throw error;
     }
-    throw new MilvusdmError("MILVUS_UNREACHABLE", `Cannot reach Milvus at ${address}: ${firstLine(text)}`, {
-      cause: error,
-      hint: "Check that the server is running and that dest_host/dest_port (or the uri) point at its gRPC port",
-    });
-  }
-  const transport = new BulkTransport({
-    baseUrl: `${tls ? "https" : "http"}://${address}`,
-    authorization: authorizationOf(target),
-    database: target.database ?? "",
-    caCert,
-  });
+    return opened;
+  };
   return {
-    get client(): MilvusClient {
-      if (client === null) client = makeClient();
-      return client;
-    },
-    async releaseControl(): Promise<void> {
-      const open = client;
-      client = null;
-      await open?.closeConnection().catch(() => {});
+    client,
+    sdk(): Promise<MilvusClient> {
+      sdk ??= openSdk().catch((error) => {
+        sdk = null;
+        throw error;
+      });
+      return sdk;
     },
     transport,
     address,
@@ -173,8 +191,9 @@ export async function connectMilvus(target: MilvusTarget): Promise<MilvusConnect
     serverVersion,
     async close() {
       transport.close();
-      await client?.closeConnection().catch(() => {});
-      client = null;
+      const open = sdk;
+      sdk = null;
+      if (open) await open.then((c) => c.closeConnection()).catch(() => {});
     },
   };
 }
@@ -221,7 +240,7 @@ export const TRANSIENT_MESSAGE =
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
- * Runs one control call (SDK) with retries while the server is briefly unavailable (a restart, a component
+ * Runs one control call with retries while the server is briefly unavailable (a restart, a component
  * recovering), up to about a minute; a final failure becomes a typed error naming the server and the step.
  */
 export async function control<T>(conn: { address: string }, what: string, call: () => Promise<T>): Promise<T> {
@@ -244,9 +263,12 @@ export async function control<T>(conn: { address: string }, what: string, call: 
       if (error instanceof MilvusdmError) throw error;
       problem = String((error as Error)?.message ?? error);
       cause = error;
-      if (!TRANSIENT_MESSAGE.test(problem) || attempt >= attempts) {
+      const transient = error instanceof CallError
+        ? error.kind === "transient" || error.kind === "rate_limited"
+        : TRANSIENT_MESSAGE.test(problem);
+      if (!transient || attempt >= attempts) {
         throw new MilvusdmError(
-          TRANSIENT_MESSAGE.test(problem) ? "MILVUS_UNREACHABLE" : "MILVUS_ERROR",
+          transient ? "MILVUS_UNREACHABLE" : "MILVUS_ERROR",
           `Milvus at ${conn.address} failed to ${what}: ${firstLine(problem)}`,
           { cause, hint: "Check the server; an interrupted migration continues with --resume" },
         );

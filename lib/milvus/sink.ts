@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { DataType } from "@zilliz/milvus2-sdk-node";
+import { DataType } from "./control.ts";
 import { MilvusdmError, throwIfAborted } from "../errors.ts";
 import type { Batch, BatchMemory, Metric, VectorType } from "../types.ts";
 import { checkStatus, control, type MilvusConnection } from "./connection.ts";
@@ -623,15 +623,13 @@ export interface FinishedTarget {
 
 /** Exact row count (`count(*)`, Strong consistency) of a loaded collection or partition. */
 export async function strongCount(conn: MilvusConnection, collection: string, partition: string): Promise<number> {
-  const res = await control(conn, "query", () =>
-    conn.client.query({
+  const res = await control(conn, "count rows", () =>
+    conn.client.count({
       collection_name: collection,
-      output_fields: ["count(*)"],
-      consistency_level: "Strong" as never,
       partition_names: partition ? [partition] : undefined,
     }));
   checkStatus(res.status, `count the rows of "${collection}"`);
-  return Number(res.data[0]?.["count(*)"] ?? 0);
+  return res.count;
 }
 
 /**

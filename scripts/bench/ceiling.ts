@@ -62,7 +62,6 @@ async function main(): Promise<void> {
     }
     source.close();
     const encodeSeconds = (performance.now() - e0) / 1000;
-    await conn.releaseControl();
 
     // Timed: the sends, `inFlight` at a time over one HTTP/2 connection, then the flush.
     const cpu0 = cpuSeconds();
