@@ -9,7 +9,7 @@ import { Buffer } from "node:buffer";
 import type { MilvusClient } from "@zilliz/milvus2-sdk-node";
 import { MilvusdmError } from "../errors.ts";
 import { ControlClient } from "./control.ts";
-import { CallError, BulkTransport } from "./transport.ts";
+import { BulkTransport, CallError } from "./transport.ts";
 
 /** Where and how to reach the target Milvus 2.x server. */
 export interface MilvusTarget {
@@ -143,10 +143,14 @@ export async function connectMilvus(target: MilvusTarget): Promise<MilvusConnect
       });
     }
     if (/DEADLINE_EXCEEDED/.test(text)) {
-      throw new MilvusdmError("MILVUS_UNREACHABLE", `Milvus at ${address} did not answer within ${timeoutMs / 1000} s`, {
-        cause: error,
-        hint: "Check the address and that nothing blocks the port",
-      });
+      throw new MilvusdmError(
+        "MILVUS_UNREACHABLE",
+        `Milvus at ${address} did not answer within ${timeoutMs / 1000} s`,
+        {
+          cause: error,
+          hint: "Check the address and that nothing blocks the port",
+        },
+      );
     }
     throw new MilvusdmError("MILVUS_UNREACHABLE", `Cannot reach Milvus at ${address}: ${firstLine(text)}`, {
       cause: error,

@@ -11,7 +11,7 @@
  *
  * @module
  */
-import { CallError, type BulkTransport } from "./transport.ts";
+import { type BulkTransport, CallError } from "./transport.ts";
 import { ProtoError, ProtoMessage, ProtoWriter } from "./proto.ts";
 
 /** A Milvus `common.Status`. */
