@@ -41,6 +41,28 @@ export async function assertRejects<E extends Error>(
   throw new Error(`expected a ${type.name}, but nothing was thrown`);
 }
 
+/** Asserts that `fn` throws an instance of `type` (whose message includes `includes`); returns the error. */
+export function assertThrows<E extends Error>(
+  fn: () => unknown,
+  type: new (...args: never[]) => E,
+  includes?: string,
+): E {
+  try {
+    fn();
+  } catch (error) {
+    if (!(error instanceof type)) {
+      throw new Error(`expected a ${type.name}, got ${(error as Error)?.stack ?? error}`);
+    }
+    if (includes && !error.message.includes(includes)) {
+      throw new Error(
+        `expected the message to include ${JSON.stringify(includes)}, got ${JSON.stringify(error.message)}`,
+      );
+    }
+    return error;
+  }
+  throw new Error(`expected a ${type.name}, but nothing was thrown`);
+}
+
 /** Throws `error`-less failure with a message. */
 export function fail(message: string): never {
   throw new Error(message);
