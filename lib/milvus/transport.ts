@@ -101,7 +101,7 @@ export class BulkTransport {
     const signals = [signal, deadline].filter((s): s is AbortSignal => s !== undefined);
     const combined = signals.length > 1 ? AbortSignal.any(signals) : signals[0];
     const headers = timeoutMs !== undefined
-      ? { ...this.#headers, "grpc-timeout": `${Math.max(1, Math.ceil(timeoutMs))}m` }
+      ? { ...this.#headers, "grpc-timeout": `${Math.min(99_999_999, Math.max(1, Math.ceil(timeoutMs)))}m` }
       : this.#headers;
     const timedOut = () => deadline?.aborted === true && signal?.aborted !== true;
     const noAnswer = () =>
