@@ -4,7 +4,7 @@
  * @module
  */
 import { throwIfAborted } from "./errors.ts";
-import type { VectorSource } from "./types.ts";
+import type { BatchAllocator, VectorSource } from "./types.ts";
 
 /** Bytes of ids held in memory at once while looking for collisions (default 64 MiB). */
 export const COLLISION_MEMORY_BYTES = 64 * 1024 * 1024;
@@ -65,8 +65,8 @@ export function fillRangeIds(ids: BigInt64Array, at: number, start: number, coun
 export function withoutIds(source: VectorSource): VectorSource {
   return {
     info: { ...source.info, hasIds: false },
-    async *batches(maxRows: number, signal?: AbortSignal) {
-      for await (const batch of source.batches(maxRows, signal)) yield { ...batch, ids: null };
+    async *batches(maxRows: number, signal?: AbortSignal, allocate?: BatchAllocator) {
+      for await (const batch of source.batches(maxRows, signal, allocate)) yield { ...batch, ids: null };
     },
     close: () => source.close(),
   };

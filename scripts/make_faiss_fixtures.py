@@ -169,6 +169,22 @@ def ivf_fixtures():
     add("ivfflat_full", ["IwFl", "IxF2", "ilar"], d, idx.ntotal, "L2", ids=kept, vecs=ivf_truth(idx, kept),
         note="ilar full")
 
+    # big and small lists side by side: most vectors crowd near one point, so one list holds thousands (read with
+    # direct reads, more than 64 KiB of codes) while the others hold a few (read through the read-ahead window)
+    d = 32
+    q = faiss.IndexFlatL2(d)
+    idx = faiss.IndexIVFFlat(q, d, 8)
+    train_ivf(idx, 14)
+    x = data(6000, d, 15)
+    x[:5800] = x[:5800] * 0.01 + 3.0
+    ids = unique_ids(6000, 16)
+    idx.add_with_ids(x, ids)
+    faiss.write_index(idx, path("ivfflat_mixed"))
+    kept = list_ids(idx.invlists)
+    add("ivfflat_mixed", ["IwFl", "IxF2", "ilar"], d, idx.ntotal, "L2", ids=kept, vecs=ivf_truth(idx, kept),
+        note="one list over 64 KiB, the others small")
+    d = 16
+
     # sparse layout: 64 lists, vectors only near a few centroids
     q = faiss.IndexFlatIP(d)
     idx = faiss.IndexIVFFlat(q, d, 64, faiss.METRIC_INNER_PRODUCT)

@@ -13,9 +13,9 @@
  */
 import { bigToSafe, type ByteSource, type Cursor, openFileSource } from "../bytes.ts";
 import { MilvusdmError } from "../errors.ts";
-import type { Batch } from "../types.ts";
+import type { Batch, BatchAllocator } from "../types.ts";
 import { corrupt, skipVector, unsupportedFourcc } from "./header.ts";
-import { allocVectors, type ParseContext, rowBytes, rowView, windowReader } from "./node.ts";
+import { allocVectors, type ParseContext, rowBytes, rowView, type VectorArray, windowReader } from "./node.ts";
 
 /** Where the non-empty lists of an IVF index are, in list order. */
 export interface ListTable {
@@ -245,6 +245,13 @@ async function resolveDataFile(stored: string, ctx: ParseContext): Promise<strin
   );
 }
 
+/**
+ * Codes of at least this many bytes per list are read directly into the batch (and the list's ids with a second
+ * read); smaller ones go through the read-ahead window. Reading an 8 KB id block through the window would load
+ * the window's whole length, mostly the next list's codes, which are then read again directly.
+ */
+const DIRECT_READ_BYTES = 64 << 10;
+
 /** Decodes `rows` codes of list `listNo` into float vectors from row `outRow`. */
 export type ListDecoder = (
   codes: Uint8Array,
@@ -256,13 +263,17 @@ export type ListDecoder = (
 
 /**
  * Streams the entries of all lists in list order, filling batches of `maxRows` across lists and splitting big
- * lists. Without a decoder the codes are the vectors (IVFFlat, binary IVF) and are read straight into the batch.
+ * lists, into memory from `allocate` when given. Without a decoder the codes are the vectors (IVFFlat, binary IVF)
+ * and are read straight into the batch. A list whose codes take at least {@linkcode DIRECT_READ_BYTES} is read
+ * with two direct reads (codes, then ids) into the batch; smaller lists are served from a read-ahead window, which
+ * covers runs of consecutive small lists with one read.
  */
 export async function* streamLists(
   t: ListTable,
   out: { d: number; vectorType: "float" | "binary" },
   decode: ListDecoder | null,
   maxRows: number,
+  allocate?: BatchAllocator,
 ): AsyncGenerator<Batch> {
   const reader = windowReader(t.source);
   const cs = t.codeSize;
@@ -272,22 +283,28 @@ export async function* streamLists(
   let batchRows = Math.min(maxRows, remaining);
   if (batchRows === 0) return;
   const scratch = decode ? new Uint8Array(batchRows * cs) : null;
-  let ids = new BigInt64Array(batchRows);
-  let vectors = allocVectors(out, batchRows);
+  const memoryFor = (rows: number): { ids: BigInt64Array; vectors: VectorArray } => {
+    const memory = allocate?.(rows);
+    return memory ?? { ids: new BigInt64Array(rows), vectors: allocVectors(out, rows) };
+  };
+  const direct = (offset: number, target: Uint8Array) => t.source.readInto(offset, target);
+  const windowed = (offset: number, target: Uint8Array) => reader.read(offset, target);
+  let { ids, vectors } = memoryFor(batchRows);
   let filled = 0;
   for (let l = 0; l < t.count; l++) {
     const size = t.size[l];
     let done = 0;
     while (done < size) {
       const take = Math.min(size - done, batchRows - filled);
+      const read = take * cs >= DIRECT_READ_BYTES ? direct : windowed;
       if (decode) {
         const codes = scratch!.subarray(0, take * cs);
-        await reader.read(t.codeOffset[l] + done * cs, codes);
+        await read(t.codeOffset[l] + done * cs, codes);
         await decode(codes, take, vectors as Float32Array, filled, t.listNo[l]);
       } else {
-        await reader.read(t.codeOffset[l] + done * cs, rowView(vectors, rowSize, filled, take));
+        await read(t.codeOffset[l] + done * cs, rowView(vectors, rowSize, filled, take));
       }
-      await reader.read(t.idOffset[l] + done * 8, new Uint8Array(ids.buffer, filled * 8, take * 8));
+      await read(t.idOffset[l] + done * 8, new Uint8Array(ids.buffer, ids.byteOffset + filled * 8, take * 8));
       filled += take;
       done += take;
       if (filled === batchRows) {
@@ -296,8 +313,7 @@ export async function* streamLists(
         filled = 0;
         batchRows = Math.min(maxRows, remaining);
         if (batchRows === 0) return;
-        ids = new BigInt64Array(batchRows);
-        vectors = allocVectors(out, batchRows);
+        ({ ids, vectors } = memoryFor(batchRows));
       }
     }
   }

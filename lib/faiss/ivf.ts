@@ -10,7 +10,7 @@
  * @module
  */
 import type { Cursor } from "../bytes.ts";
-import type { Batch } from "../types.ts";
+import type { Batch, BatchAllocator } from "../types.ts";
 import {
   corrupt,
   type FloatHeader,
@@ -82,7 +82,7 @@ export async function parseIvf(c: Cursor, fourcc: string, ctx: ParseContext, dep
       h,
       side,
       [],
-      (maxRows) => streamLists(table, node, null, maxRows),
+      (maxRows, allocate) => streamLists(table, node, null, maxRows, allocate),
     );
     if (pairs) node.stream = (maxRows) => streamDedup(table, node, pairs, maxRows);
     return node;
@@ -108,7 +108,7 @@ export async function parseIvf(c: Cursor, fourcc: string, ctx: ParseContext, dep
       h,
       side,
       lossy,
-      (maxRows) => streamLists(table, node, decode, maxRows),
+      (maxRows, allocate) => streamLists(table, node, decode, maxRows, allocate),
     );
     node.short = "IVFSQ";
     return node;
@@ -130,7 +130,7 @@ export async function parseIvf(c: Cursor, fourcc: string, ctx: ParseContext, dep
       h,
       side,
       lossy,
-      (maxRows) => streamLists(table, node, decode, maxRows),
+      (maxRows, allocate) => streamLists(table, node, decode, maxRows, allocate),
     );
     node.short = "IVFPQ";
     return node;
@@ -168,7 +168,7 @@ export async function parseBinaryIvf(
       { role: "direct map", text: directMap },
       { role: "lists", text: describeLists(table) },
     ],
-    stream: (maxRows) => streamLists(table, node, null, maxRows),
+    stream: (maxRows, allocate) => streamLists(table, node, null, maxRows, allocate),
   };
   return node;
 }
@@ -189,7 +189,7 @@ function ivfNode(
   h: FloatHeader,
   children: FaissChild[],
   lossy: string[],
-  stream: (maxRows: number) => AsyncGenerator<Batch>,
+  stream: (maxRows: number, allocate?: BatchAllocator) => AsyncGenerator<Batch>,
 ): FaissNode {
   return {
     fourcc,
@@ -325,7 +325,7 @@ async function parseLegacyIvfFlat(
       { role: "lists", text: describeLists(table) },
     ],
     [],
-    (maxRows) => streamLists(table, node, null, maxRows),
+    (maxRows, allocate) => streamLists(table, node, null, maxRows, allocate),
   );
   node.short = "IVFFlat";
   return node;

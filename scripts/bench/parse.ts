@@ -8,7 +8,8 @@
  *
  * `--path` is the file (Faiss, HDF5, or any file for `read`) or, for `milvus1`, the storage root holding `db/`
  * (its first collection's default partition is streamed). Batches are sized as the migrations size them:
- * `--batch-bytes` of vectors (default 4 MiB, milvusdm's default).
+ * `--batch-bytes` of vectors (default 4 MiB, milvusdm's default), read into a few reused buffers as the migrations
+ * hand them out (the requests in flight + 1).
  *
  * @module
  */
@@ -16,8 +17,14 @@ import { openFaissSource } from "../../lib/faiss/mod.ts";
 import { h5 } from "../../lib/hdf5/h5.ts";
 import { openHdf5Source } from "../../lib/hdf5/reader.ts";
 import { openMilvus1, partitionSource } from "../../lib/milvus1/mod.ts";
-import { DEFAULT_BATCH_BYTES, rowsPerBatch } from "../../lib/pipeline.ts";
-import { bytesPerVector, type VectorSource } from "../../lib/types.ts";
+import { DEFAULT_BATCH_BYTES, DEFAULT_IN_FLIGHT, rowsPerBatch } from "../../lib/pipeline.ts";
+import {
+  type BatchAllocator,
+  type BatchMemory,
+  bytesPerVector,
+  type VectorSource,
+  type VectorType,
+} from "../../lib/types.ts";
 import { cpuSeconds, flag, type Measurement, peakRssMb } from "./measure.ts";
 
 /** A plain loop of 4 MB `readSync` calls into one buffer: the floor any reader of the file is compared with. */
@@ -37,15 +44,35 @@ function readLoop(path: string): Measurement {
   return { seconds, cpuSeconds: cpuSeconds() - cpu0, peakRssMb: peakRssMb(), rows: 0, bytes };
 }
 
+/**
+ * Memory the batches are read into, as the migrations hand it out: a few buffers (requests in flight + 1, the
+ * default 2 + 1) reused in turn, so that the reader, not the allocator and the garbage collector, is measured.
+ */
+function reusedBuffers(vectorType: VectorType, dim: number, maxRows: number): BatchAllocator {
+  const count = DEFAULT_IN_FLIGHT + 1;
+  const cols = vectorType === "float" ? dim : dim / 8;
+  const pool = Array.from({ length: count }, () => ({
+    vectors: vectorType === "float" ? new Float32Array(maxRows * cols) : new Uint8Array(maxRows * cols),
+    ids: new BigInt64Array(maxRows),
+  }));
+  let next = 0;
+  return (rows: number): BatchMemory => {
+    const memory = pool[next];
+    next = (next + 1) % count;
+    return { vectors: memory.vectors.subarray(0, rows * cols), ids: memory.ids.subarray(0, rows) };
+  };
+}
+
 /** Streams every batch of a source; `open` is timed too (headers, metadata, index structures). */
 async function stream(open: () => Promise<VectorSource>, close: () => Promise<void>): Promise<Measurement> {
   const batchBytes = Number(flag("batch-bytes", String(DEFAULT_BATCH_BYTES)));
   const cpu0 = cpuSeconds();
   const t0 = performance.now();
   const source = await open();
-  const maxRows = rowsPerBatch(bytesPerVector(source.info.vectorType, source.info.dim), batchBytes);
+  const { vectorType, dim } = source.info;
+  const maxRows = rowsPerBatch(bytesPerVector(vectorType, dim), batchBytes);
   let rows = 0, bytes = 0, checksum = 0;
-  for await (const batch of source.batches(maxRows)) {
+  for await (const batch of source.batches(maxRows, undefined, reusedBuffers(vectorType, dim, maxRows))) {
     rows += batch.rows;
     bytes += batch.vectors.byteLength + (batch.ids?.byteLength ?? 0);
     // Touch the data so that nothing can be skipped.
