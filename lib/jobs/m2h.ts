@@ -7,7 +7,8 @@
 import YAML from "yaml";
 import denoJson from "../../deno.json" with { type: "json" };
 import { MilvusdmError, throwIfAborted } from "../errors.ts";
-import { createHdf5Writer, type Hdf5Writer } from "../hdf5/writer.ts";
+import { createContiguousHdf5Writer } from "../hdf5/contiguous_writer.ts";
+import type { Hdf5Writer } from "../hdf5/writer.ts";
 import { type Milvus1Source, type MysqlParameters, openMilvus1, partitionSource } from "../milvus1/mod.ts";
 import { DEFAULT_BATCH_BYTES, type ProgressEvent, rowsPerBatch } from "../pipeline.ts";
 import { type BatchAllocator, type BatchMemory, bytesPerVector, type VectorType } from "../types.ts";
@@ -85,7 +86,8 @@ function runIdNow(): string {
 /**
  * Exports collections and partitions of a stopped Milvus 0.7–1.1 server's data directory to HDF5 files with
  * `embeddings`, `ids` and, as attributes, dimension, metric, vector type, collection, partition and source version.
- * Each file is written in slices under a temporary name and renamed when complete.
+ * The datasets are contiguous (not chunked) and written straight from the read buffers, without the HDF5 library
+ * (lib/hdf5/contiguous_writer.ts); each file is written under a temporary name and renamed when complete.
  *
  * @example
  * ```ts
@@ -128,7 +130,7 @@ export async function milvusToHdf5(options: MilvusToHdf5Options): Promise<Export
         throw new MilvusdmError("OUTPUT_ERROR", `Cannot create folder "${dir}": ${String(error)}`, { cause: error });
       }
       const path = `${dir}/${tag}.h5`;
-      const writer: Hdf5Writer = await createHdf5Writer(path, {
+      const writer: Hdf5Writer = await createContiguousHdf5Writer(path, {
         dim: collection.dim,
         vectorType: collection.vectorType,
         withIds: true,

@@ -5,9 +5,9 @@ cpuSeconds of the timed section, peakRssMb of the process, rows, bytes (vectors 
       Reads `embeddings` and `ids` in slices of 4 MiB of vectors into numpy arrays (timed from opening the file).
   .venv/bin/python scripts/bench/h5py_io.py write SEGMENT_DIR DIM OUT
       Loads a Milvus 1.x segment's vectors and ids into numpy arrays (not timed), then writes them to OUT in slices
-      of 4 MiB of vectors, in the layout milvusdm's M2H writes (lib/hdf5/writer.ts): `embeddings` float32 chunked
-      in ~1 MiB chunks of whole rows, `ids` int64 chunked, both resizable (maxshape None); timed from creating the
-      file to closing it.
+      of 4 MiB of vectors, in the layout milvusdm's M2H writes (lib/hdf5/contiguous_writer.ts): `embeddings`
+      float32 [n, dim] and `ids` int64 [n], both contiguous (not chunked), created at their final size; timed from
+      creating the file to closing it.
 """
 import json
 import os
@@ -53,12 +53,11 @@ def write(segment_dir, dim, out):
     ids = np.fromfile(os.path.join(segment_dir, name + ".uid"), dtype=np.int64, offset=8)
     vectors = np.fromfile(os.path.join(segment_dir, name + ".rv"), dtype=np.float32, offset=8).reshape(-1, dim)
     n = ids.shape[0]
-    chunk_rows = max(1, min(65536, (1 << 20) // (dim * 4)))  # as lib/hdf5/writer.ts
     step = max(1, BATCH_BYTES // (dim * 4))
     c0, t0 = cpu(), time.perf_counter()
     with h5py.File(out, "w") as f:
-        emb = f.create_dataset("embeddings", (n, dim), dtype="<f4", chunks=(chunk_rows, dim), maxshape=(None, dim))
-        idd = f.create_dataset("ids", (n,), dtype="<i8", chunks=(max(chunk_rows, 1024),), maxshape=(None,))
+        emb = f.create_dataset("embeddings", (n, dim), dtype="<f4")
+        idd = f.create_dataset("ids", (n,), dtype="<i8")
         for s in range(0, n, step):
             emb[s:s + step] = vectors[s:s + step]
             idd[s:s + step] = ids[s:s + step]
