@@ -12,12 +12,24 @@
  *
  * @module
  */
-import h5wasm from "h5wasm/node";
+import type H5wasmDefault from "h5wasm/node";
 import { MilvusdmError } from "../errors.ts";
 import { fileOpenError } from "../bytes.ts";
 
+type H5wasm = typeof H5wasmDefault;
+
+/**
+ * h5wasm, imported on first use: compiling its WebAssembly costs about 0.1 CPU s, which F2M, M2M and M2H (whose
+ * writer does not use it) do not pay.
+ */
+let loaded: H5wasm | null = null;
+async function load(): Promise<H5wasm> {
+  loaded ??= (await import("h5wasm/node")).default;
+  return loaded;
+}
+
 /** The h5wasm module object (the emscripten Module: `_malloc`, `HEAPU8`, `get_dataset_data`, ...). */
-export type H5Module = Awaited<typeof h5wasm.ready>;
+export type H5Module = Awaited<H5wasm["ready"]>;
 
 const MAX_DIAGNOSTICS = 16 << 10;
 /**
@@ -33,7 +45,8 @@ let memoryLimit = Infinity;
 let ready: H5Module | null = null;
 
 /** The h5wasm module, ready, with HDF5's error stack output captured instead of printed. */
-export async function h5(): Promise<typeof h5wasm> {
+export async function h5(): Promise<H5wasm> {
+  const h5wasm = await load();
   const module = await h5wasm.ready;
   if (!capturing) {
     ready = module;
@@ -46,7 +59,7 @@ export async function h5(): Promise<typeof h5wasm> {
 /** The ready emscripten module behind h5wasm (for calls the high-level API does not offer). */
 export async function h5Module(): Promise<H5Module> {
   await h5();
-  return await h5wasm.ready;
+  return await (await load()).ready;
 }
 
 function captureDiagnostics(module: H5Module): void {
@@ -237,7 +250,7 @@ export async function hasHdf5Signature(path: string): Promise<boolean> {
 /** An HDF5 file opened by {@linkcode openHdf5File}. */
 export interface OpenedHdf5File {
   /** The h5wasm file. */
-  file: InstanceType<typeof h5wasm.File>;
+  file: InstanceType<H5wasm["File"]>;
   /** Where the HDF5 signature (the superblock) is: 0, or the size of a user block. */
   signatureAt: number;
 }
@@ -280,6 +293,6 @@ export async function openHdf5File(path: string): Promise<OpenedHdf5File> {
 }
 
 /** Opens an existing HDF5 file read-only, with typed errors for a missing file or one that is not HDF5. */
-export async function openHdf5ReadOnly(path: string): Promise<InstanceType<typeof h5wasm.File>> {
+export async function openHdf5ReadOnly(path: string): Promise<InstanceType<H5wasm["File"]>> {
   return (await openHdf5File(path)).file;
 }
