@@ -19,6 +19,19 @@ export function assertEquals<T>(actual: T, expected: T, message?: string): void 
   }
 }
 
+/** Checks that `error` is a `type` whose message includes `includes`; returns it. */
+function expectedError<E extends Error>(error: unknown, type: new (...args: never[]) => E, includes?: string): E {
+  if (!(error instanceof type)) {
+    throw new Error(`expected a ${type.name}, got ${(error as Error)?.stack ?? error}`);
+  }
+  if (includes && !error.message.includes(includes)) {
+    throw new Error(
+      `expected the message to include ${JSON.stringify(includes)}, got ${JSON.stringify(error.message)}`,
+    );
+  }
+  return error;
+}
+
 /** Asserts that a promise rejects with an instance of `type`; returns the error. */
 export async function assertRejects<E extends Error>(
   fn: () => Promise<unknown>,
@@ -28,15 +41,7 @@ export async function assertRejects<E extends Error>(
   try {
     await fn();
   } catch (error) {
-    if (!(error instanceof type)) {
-      throw new Error(`expected a ${type.name}, got ${(error as Error)?.stack ?? error}`);
-    }
-    if (includes && !error.message.includes(includes)) {
-      throw new Error(
-        `expected the message to include ${JSON.stringify(includes)}, got ${JSON.stringify(error.message)}`,
-      );
-    }
-    return error;
+    return expectedError(error, type, includes);
   }
   throw new Error(`expected a ${type.name}, but nothing was thrown`);
 }
@@ -50,15 +55,7 @@ export function assertThrows<E extends Error>(
   try {
     fn();
   } catch (error) {
-    if (!(error instanceof type)) {
-      throw new Error(`expected a ${type.name}, got ${(error as Error)?.stack ?? error}`);
-    }
-    if (includes && !error.message.includes(includes)) {
-      throw new Error(
-        `expected the message to include ${JSON.stringify(includes)}, got ${JSON.stringify(error.message)}`,
-      );
-    }
-    return error;
+    return expectedError(error, type, includes);
   }
   throw new Error(`expected a ${type.name}, but nothing was thrown`);
 }

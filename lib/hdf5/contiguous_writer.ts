@@ -21,7 +21,7 @@
  */
 import { MilvusdmError } from "../errors.ts";
 import type { Batch } from "../types.ts";
-import type { Hdf5Writer, Hdf5WriterOptions } from "./writer.ts";
+import { checkAppend, type Hdf5Writer, type Hdf5WriterOptions } from "./writer.ts";
 
 const UNDEFINED = 0xffff_ffff_ffff_ffffn;
 /** Where raw data starts: page-aligned, after every metadata structure. */
@@ -262,10 +262,7 @@ export async function createContiguousHdf5Writer(path: string, options: Hdf5Writ
       return rows;
     },
     append(batch: Batch) {
-      if (!open) throw new MilvusdmError("INTERNAL", `"${path}" is already closed`);
-      if (batch.rows === 0) return;
-      if (batch.dim !== dim) throw new MilvusdmError("INTERNAL", `Batch of dim ${batch.dim} into a file of dim ${dim}`);
-      if (withIds && !batch.ids) throw new MilvusdmError("INTERNAL", `Batch without ids into "${path}"`);
+      if (!checkAppend(batch, { path, open, dim, withIds })) return;
       const v = batch.vectors;
       if (v.byteLength !== batch.rows * rowBytes) {
         throw new MilvusdmError("INTERNAL", `Batch of ${v.byteLength} bytes for ${batch.rows} rows of ${rowBytes}`);

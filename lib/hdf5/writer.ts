@@ -128,10 +128,7 @@ export async function createHdf5Writer(path: string, options: Hdf5WriterOptions)
       return rows;
     },
     append(batch: Batch) {
-      if (!open) throw new MilvusdmError("INTERNAL", `"${path}" is already closed`);
-      if (batch.rows === 0) return;
-      if (batch.dim !== dim) throw new MilvusdmError("INTERNAL", `Batch of dim ${batch.dim} into a file of dim ${dim}`);
-      if (withIds && !batch.ids) throw new MilvusdmError("INTERNAL", `Batch without ids into "${path}"`);
+      if (!checkAppend(batch, { path, open, dim, withIds })) return;
       const end = rows + batch.rows;
       const failure = `Writing "${partial}" failed (disk full?)`;
       output(failure, () => {
@@ -179,6 +176,23 @@ export async function createHdf5Writer(path: string, options: Hdf5WriterOptions)
       }
     },
   };
+}
+
+/**
+ * Checks a batch an {@linkcode Hdf5Writer} is asked to append (both writers); false for an empty batch, which is
+ * skipped.
+ */
+export function checkAppend(
+  batch: Batch,
+  file: { path: string; open: boolean; dim: number; withIds: boolean },
+): boolean {
+  if (!file.open) throw new MilvusdmError("INTERNAL", `"${file.path}" is already closed`);
+  if (batch.rows === 0) return false;
+  if (batch.dim !== file.dim) {
+    throw new MilvusdmError("INTERNAL", `Batch of dim ${batch.dim} into a file of dim ${file.dim}`);
+  }
+  if (file.withIds && !batch.ids) throw new MilvusdmError("INTERNAL", `Batch without ids into "${file.path}"`);
+  return true;
 }
 
 /** h5wasm writes a typed array's whole buffer from offset 0: hand it a view that owns its buffer exactly. */
