@@ -9,7 +9,7 @@ import { createContiguousHdf5Writer } from "../lib/hdf5/contiguous_writer.ts";
 import { h5 } from "../lib/hdf5/h5.ts";
 import { openHdf5Source } from "../lib/hdf5/reader.ts";
 import type { Batch } from "../lib/types.ts";
-import { randomFloats, tempDir, VENV_PYTHON } from "./helpers.ts";
+import { H5PY_PYTHON, PROJECT_ROOT, randomFloats, tempDir, VENV_PYTHON } from "./helpers.ts";
 
 const READ_BACK = String.raw`
 import h5py, hashlib, json, sys
@@ -24,8 +24,8 @@ with h5py.File(sys.argv[1], "r") as f:
 print(json.dumps(out))
 `;
 
-async function h5pyRead(path: string): Promise<Record<string, unknown>> {
-  const out = await new Deno.Command(VENV_PYTHON, { args: ["-c", READ_BACK, path], stderr: "piped" }).output();
+async function h5pyRead(path: string, python = VENV_PYTHON): Promise<Record<string, unknown>> {
+  const out = await new Deno.Command(python, { args: ["-c", READ_BACK, path], stderr: "piped" }).output();
   if (!out.success) throw new Error(`h5py cannot read ${path}: ${new TextDecoder().decode(out.stderr)}`);
   return JSON.parse(new TextDecoder().decode(out.stdout));
 }
@@ -164,4 +164,106 @@ Deno.test("abort and failures: nothing left behind, OUTPUT_ERROR, a batch of the
   assert(refused instanceof MilvusdmError && refused.code === "INTERNAL", String(refused));
   await v.abort();
   assertEquals([...Deno.readDirSync(dir.path)], []);
+});
+
+// Extends an exported file with the HDF5 library itself (h5py "r+"): a dataset and attributes more, a string
+// attribute rewritten, a group of 40 datasets (splitting the root's B-tree and symbol table nodes), one of ours
+// deleted. The library allocates new space from the end-of-file address of the superblock and reuses our heaps:
+// were any of them wrong, it would write over our rows or fail.
+const EXTEND = String.raw`
+import h5py, hashlib, numpy as np, sys
+with h5py.File(sys.argv[1], "r+") as f:
+    f.create_dataset("extra", data=np.arange(200_000, dtype="<i8"))
+    f.attrs["metric"] = "L2"
+    f.attrs["added"] = "y" * 3000
+    g = f.create_group("grp")
+    for i in range(40):
+        g.create_dataset(f"d{i}", data=[i])
+        f.create_dataset(f"r{i:02}", data=[i])
+    del f["ids"]
+with h5py.File(sys.argv[1], "r") as f:
+    assert (f["extra"][...] == np.arange(200_000)).all()
+    assert [int(f[f"r{i:02}"][0]) for i in range(40)] == list(range(40))
+    assert int(f["grp/d39"][0]) == 39 and "ids" not in f
+    assert f.attrs["metric"] == "L2" and f.attrs["added"] == "y" * 3000 and f.attrs["long"] == "x" * 5000
+    print(hashlib.sha256(f["embeddings"][...].tobytes()).hexdigest())
+`;
+
+Deno.test("the HDF5 library can extend an exported file without touching its rows (end of file, heaps)", async () => {
+  await using dir = await tempDir();
+  const rows = 3001, dim = 16;
+  const vectors = randomFloats(rows, dim, 9);
+  const ids = BigInt64Array.from({ length: rows }, (_, i) => BigInt(i) - 1500n);
+  const path = `${dir.path}/x.h5`;
+  const attributes = { metric: "IP", long: "x".repeat(5000), n: -3 }; // a string beyond the 4 KiB global heap
+  const w = await createContiguousHdf5Writer(path, { dim, vectorType: "float", withIds: true, attributes });
+  w.append({ rows, dim, vectors, ids });
+  await w.commit();
+  const before = await h5pyRead(path);
+  assertEquals(before.attrs, { metric: ["str", "IP"], long: ["str", "x".repeat(5000)], n: ["int64", -3] });
+  assertEquals(before.ids, { shape: [rows], dtype: "<i8", chunks: null, sha256: await sha256(ids) });
+  for (const python of [VENV_PYTHON, H5PY_PYTHON]) {
+    const copy = `${dir.path}/copy.h5`;
+    await Deno.copyFile(path, copy);
+    const out = await new Deno.Command(python, { args: ["-c", EXTEND, copy], stderr: "piped" }).output();
+    assert(out.success, `${python} could not extend the file: ${new TextDecoder().decode(out.stderr)}`);
+    assertEquals(new TextDecoder().decode(out.stdout).trim(), await sha256(vectors), `embeddings after ${python}`);
+  }
+});
+
+// A write that fails (here: the file size limit of `ulimit -f`, EFBIG, as a full disk fails with ENOSPC) in a
+// child process, during append and during commit (the ids copied after the vectors).
+const FAILING_WRITE = `
+import { createContiguousHdf5Writer } from "./lib/hdf5/contiguous_writer.ts";
+const [dir, rowsText] = Deno.args;
+const w = await createContiguousHdf5Writer(dir + "/x.h5", { dim: 4, vectorType: "float", withIds: true });
+let stage = "append";
+try {
+  for (let i = 0; i < Number(rowsText); i += 1000) {
+    w.append({ rows: 1000, dim: 4, vectors: new Float32Array(4000), ids: new BigInt64Array(1000) });
+  }
+  stage = "commit";
+  await w.commit();
+  stage = "done";
+  console.log(JSON.stringify({ stage }));
+} catch (e) {
+  if (stage === "append") await w.abort(); // a failed commit removes its files itself
+  console.log(JSON.stringify({ stage, name: e.constructor.name, code: e.code, message: e.message }));
+}
+`;
+
+Deno.test("a write that fails (file too large) is an OUTPUT_ERROR, in append or in commit, and leaves nothing", async () => {
+  await using dir = await tempDir();
+  // 256 KiB: 30,000 rows of 16 bytes cannot be appended; 13,000 can (208 KB after 4 KiB of metadata), but their
+  // ids (104 KB) cannot follow them at commit; 5,000 rows and their ids fit.
+  for (const [rows, stage] of [[30_000, "append"], [13_000, "commit"], [5_000, "done"]] as const) {
+    const out = await new Deno.Command("bash", {
+      args: [
+        "-c",
+        'trap "" XFSZ; ulimit -f 256; exec "$0" eval "$1" "$2" "$3"',
+        Deno.execPath(),
+        FAILING_WRITE,
+        dir.path,
+        String(rows),
+      ],
+      cwd: PROJECT_ROOT,
+      stderr: "piped",
+    }).output();
+    assert(out.success, new TextDecoder().decode(out.stderr));
+    const got = JSON.parse(new TextDecoder().decode(out.stdout));
+    if (stage === "done") {
+      assertEquals(got, { stage });
+      assertEquals((await h5pyRead(`${dir.path}/x.h5`)).ids, {
+        shape: [rows],
+        dtype: "<i8",
+        chunks: null,
+        sha256: await sha256(new BigInt64Array(rows)),
+      });
+      await Deno.remove(`${dir.path}/x.h5`);
+    } else {
+      assertEquals([got.stage, got.name, got.code], [stage, "MilvusdmError", "OUTPUT_ERROR"], JSON.stringify(got));
+      assert(/^Writing ".*x\.h5\.partial" failed \(disk full\?\): .*File too large/.test(got.message), got.message);
+    }
+    assertEquals([...Deno.readDirSync(dir.path)], [], `left behind after ${stage}`);
+  }
 });

@@ -130,7 +130,7 @@ Deno.test("disk full during an M2H export: OUTPUT_ERROR and no partial file unde
       }
     };
     walk(mnt);
-    assert(!left.some((f) => f.endsWith(".h5") || f.endsWith(".partial")), `left behind: ${left.join(", ")}`);
+    assert(!left.some((f) => f.endsWith(".h5") || f.includes(".partial")), `left behind: ${left.join(", ")}`);
   } finally {
     await new Deno.Command("umount", { args: [mnt] }).output();
     await Deno.remove(mnt, { recursive: true }).catch(() => {});
