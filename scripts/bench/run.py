@@ -18,7 +18,8 @@ Sections (--only, comma-separated; default all):
            milvusdm's writer writing them from memory, scripts/bench/m2h_write.ts).
 
 Every contender runs in its own process; the contenders of a comparison alternate (A, B, A, B, ...), --runs times
-each; the tables show medians. Client CPU is user+sys of the contender's process and its children (wait4), peak
+each; the tables show medians. A run against the server starts once the server is idle (wait_server_idle: its
+processes under 0.15 of a core for 2 s), not while it still compacts what the previous run wrote. Client CPU is user+sys of the contender's process and its children (wait4), peak
 RSS its maximum resident set; parse, ceiling and the h5py M2H writer time only their measured section (in-process,
 from /proc/self), see each table's notes. Source files are generated once into .work/bench/ (kept between runs,
 named by size) and read once before every timed run, so every contender reads from a warm page cache (dropping
@@ -140,9 +141,71 @@ class Contender:
         self.error = None
 
 
-def alternate(label, contenders, runs, settle=0.0):
+SERVER_WAITS = []  # seconds waited for the server to go idle, one entry per wait
+
+
+def process_tree(root):
+    """The pid `root` and all its descendants (from /proc)."""
+    parents = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = open(f"/proc/{entry}/stat").read()
+        except OSError:
+            continue
+        parents[int(entry)] = int(stat[stat.rindex(")") + 2:].split()[1])
+    tree, grew = {root}, True
+    while grew:
+        grew = False
+        for pid, parent in parents.items():
+            if parent in tree and pid not in tree:
+                tree.add(pid)
+                grew = True
+    return tree
+
+
+def tree_cpu_seconds(pids):
+    total = 0
+    for pid in pids:
+        try:
+            stat = open(f"/proc/{pid}/stat").read()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def server_pid(uri):
+    """The pid scripts/milvus started for the server at `uri` (None when it is not one of ours)."""
+    port = uri.rstrip("/").rsplit(":", 1)[-1]
+    try:
+        return int(open(os.path.join(ROOT, ".work", "milvus", f"milvus-{port}.pid")).read().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def wait_server_idle(uri, busy=0.15, quiet_seconds=2, limit=90):
+    """After a run, Milvus keeps working for a while (flushing, compacting the segments just written); a run that
+    starts then competes with it. Waits until the server's processes use under `busy` of a core for
+    `quiet_seconds` seconds in a row (at most `limit` seconds); records the wait in SERVER_WAITS."""
+    pid = server_pid(uri)
+    if pid is None:
+        return
+    t0 = time.perf_counter()
+    pids = process_tree(pid)
+    quiet = 0
+    while quiet < quiet_seconds and time.perf_counter() - t0 < limit:
+        before = tree_cpu_seconds(pids)
+        time.sleep(1)
+        quiet = quiet + 1 if tree_cpu_seconds(pids) - before < busy else 0
+    SERVER_WAITS.append(time.perf_counter() - t0)
+
+
+def alternate(label, contenders, runs, settle=0.0, uri=None):
     """Runs the contenders in turn (A, B, A, B, ...) `runs` times each; a failed contender is skipped after its
-    first failure and keeps its error."""
+    first failure and keeps its error. With `uri`, every run starts once that server is idle."""
     for r in range(runs):
         for c in contenders:
             if c.error:
@@ -150,6 +213,8 @@ def alternate(label, contenders, runs, settle=0.0):
             try:
                 if c.before:
                     c.before()
+                if uri:
+                    wait_server_idle(uri)
                 sample = c.run()
                 if c.after:
                     c.after(sample)
@@ -358,7 +423,7 @@ def section_e2e(data, args, milvus, extra=None):
         for c in contenders:
             c.before = lambda files=files: warm(*files)
         contenders += (extra or {}).get(job, [])
-        results[job] = alternate(f"e2e {job}", contenders, args.runs, args.settle)
+        results[job] = alternate(f"e2e {job}", contenders, args.runs, args.settle, args.uri)
     return results
 
 
@@ -533,6 +598,16 @@ def size_label(rows, dim):
     return f"{rows:,} × {dim}"
 
 
+def idle_note():
+    """How runs against the server were started, with the waits this suite made."""
+    if not SERVER_WAITS:
+        return "Runs started without waiting for the server (its pid file was not found)."
+    return ("Every run against the server (here and in the ceiling) started once the server's processes had used "
+            "under 0.15 of a core for 2 s in a row, so no run competes with the flushing and compaction the "
+            f"previous run left behind (waits: median {statistics.median(SERVER_WAITS):.0f} s, longest "
+            f"{max(SERVER_WAITS):.0f} s, at most 90 s).")
+
+
 def render(results, args, info, timings):
     md = [HEADER]
     md.append("## Machine and versions\n")
@@ -577,7 +652,8 @@ def render(results, args, info, timings):
                   "the whole client process (start-up, reading, sending, flush; milvusdm also checks the count). "
                   "Client CPU is user+sys of the client process and its children; peak RSS its maximum resident set. "
                   "After each run the target's row count is checked against the source and the collection dropped. "
-                  "F2M reads the Faiss Flat file; M2M a Milvus 1.x directory with one segment and no deleted rows.\n")
+                  "F2M reads the Faiss Flat file; M2M a Milvus 1.x directory with one segment and no deleted rows. "
+                  + idle_note() + "\n")
         rows = []
         for (n, d), res in results.items():
             for job, contenders in res.get("e2e", {}).items():
@@ -820,7 +896,8 @@ def main():
                 if ceiling_in_h2m:
                     res["ceiling"] = {c.name: res["e2e"]["H2M"].pop(c.name) for c in ceiling}
             elif section == "ceiling":
-                res["ceiling"] = alternate("ceiling", ceiling_contenders(data, args, milvus), args.runs, args.settle)
+                res["ceiling"] = alternate("ceiling", ceiling_contenders(data, args, milvus), args.runs, args.settle,
+                                             args.uri)
             else:
                 res["m2h"] = section_m2h(data, args)
             timings.append((f"{name} {size_label(rows, dim)}, {args.runs} run(s)", time.perf_counter() - t0))
