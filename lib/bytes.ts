@@ -45,13 +45,18 @@ export async function openFileSource(path: string): Promise<ByteSource> {
   }
   const size = stat.size;
   let closed = false;
+  // The file position after the last read (NaN: unknown). Readers mostly read on from where they stopped (a Flat
+  // index batch after batch, an inverted list's ids after its codes), which needs no seek.
+  let position = NaN;
   return {
     name: path,
     size,
     readInto(offset: number, target: Uint8Array): Promise<void> {
       checkRange(path, size, offset, target.length);
       // seekSync + readSync run without yielding, so concurrent callers cannot interleave their seeks.
-      file.seekSync(offset, Deno.SeekMode.Start);
+      const at = position;
+      position = NaN; // until this read completes
+      if (offset !== at) file.seekSync(offset, Deno.SeekMode.Start);
       let done = 0;
       while (done < target.length) {
         const n = file.readSync(target.subarray(done));
@@ -60,6 +65,7 @@ export async function openFileSource(path: string): Promise<ByteSource> {
         }
         done += n;
       }
+      position = offset + done;
       return Promise.resolve();
     },
     close(): void {
