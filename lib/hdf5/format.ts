@@ -164,6 +164,8 @@ function position(source: ByteSource, sb: Superblock, address: number, what: str
 
 interface Message {
   type: number;
+  /** Message flags: bit 1 (0x02) set = the body is a reference to a shared message elsewhere. */
+  flags: number;
   body: Uint8Array;
 }
 
@@ -189,9 +191,10 @@ async function readMessages(source: ByteSource, sb: Superblock, address: number)
       while (block.remaining >= 8 && messages.length < count) {
         const type = await u16(block, "message type");
         const bodySize = await u16(block, "message size");
-        block.skip(4, "message flags");
+        const flags = await block.u8("message flags");
+        block.skip(3, "reserved");
         const body = await block.bytes(bodySize, "message body");
-        messages.push({ type, body });
+        messages.push({ type, flags, body });
         if (type === MSG_CONTINUATION) blocks.push(await continuation(source, sb, body));
       }
     }
@@ -226,9 +229,10 @@ async function readMessages(source: ByteSource, sb: Superblock, address: number)
     while (block.remaining >= headerSize) {
       const type = await block.u8("message type");
       const bodySize = await u16(block, "message size");
-      block.skip(headerSize - 3, "message flags");
+      const flags = await block.u8("message flags");
+      block.skip(headerSize - 4, "message creation order");
       const body = await block.bytes(bodySize, "message body");
-      messages.push({ type, body });
+      messages.push({ type, flags, body });
       if (type === MSG_CONTINUATION) blocks.push(await continuation(source, sb, body));
     }
   }
@@ -591,4 +595,285 @@ async function globalHeapObject(
     c.skip(Math.min(Math.ceil(objectSize / 8) * 8, end - c.offset), "heap object");
   }
   return null;
+}
+
+const MSG_DATASPACE = 0x0001;
+const MSG_LINK_INFO = 0x0002;
+const MSG_DATATYPE = 0x0003;
+const MSG_LINK = 0x0006;
+const MSG_FILTERS = 0x000b;
+const MSG_SYMBOL_TABLE = 0x0011;
+const MSG_SHARED = 0x02;
+/** Links of a group read here at most; a group holding more is left to the HDF5 library. */
+const MAX_GROUP_LINKS = 4096;
+/** A local heap (a group's names) larger than this is left to the HDF5 library. */
+const MAX_LOCAL_HEAP_BYTES = 1 << 20;
+
+/** Addresses the superblock holds. */
+export interface SuperblockAddresses {
+  /** The root group's object header (version 0/1: from the root group's symbol table entry). */
+  root: number;
+  /** The end-of-file address: the file must be at least this long (as the HDF5 library checks it, this counts
+   * the user block, unlike other addresses). */
+  endOfFile: number;
+}
+
+/** The root group's object header address and the end-of-file address, from the superblock. */
+export async function readSuperblockAddresses(source: ByteSource, sb: Superblock): Promise<SuperblockAddresses> {
+  const c = new Cursor(source, sb.base);
+  c.skip(9, "HDF5 signature and superblock version");
+  let endOfFile: number;
+  if (sb.version <= 1) {
+    // versions, sizes, reserved, group K values, consistency flags (and version 1's indexed storage K), then the
+    // base and free-space addresses
+    c.skip(15 + (sb.version === 1 ? 4 : 0) + 2 * sb.offsetSize, "superblock fields");
+    endOfFile = await length(c, sb.offsetSize, "end-of-file address");
+    c.skip(2 * sb.offsetSize, "driver information address and root link name offset");
+  } else {
+    c.skip(3 + 2 * sb.offsetSize, "superblock fields");
+    endOfFile = await length(c, sb.offsetSize, "end-of-file address");
+  }
+  const root = await length(c, sb.offsetSize, "root group object header address");
+  return { root, endOfFile };
+}
+
+/**
+ * The hard links of the group whose object header is at `address`: name → object header address. Reads groups
+ * stored as a symbol table (a version-1 B-tree of symbol nodes and a local heap of names: h5py's default) or as
+ * link messages in the header (compact storage); returns null for dense storage (a fractal heap of links) or more
+ * than {@linkcode MAX_GROUP_LINKS} links, which the caller reads some other way. Soft and external links are left
+ * out. Every node is read once, with bounds, so a corrupt group cannot loop.
+ */
+export async function readGroupLinks(
+  source: ByteSource,
+  sb: Superblock,
+  address: number,
+): Promise<Map<string, number> | null> {
+  const links = new Map<string, number>();
+  for (const message of await readMessages(source, sb, address)) {
+    if (message.flags & MSG_SHARED) return null;
+    const c = new Cursor(bufferSource(message.body, source.name));
+    if (message.type === MSG_SYMBOL_TABLE) {
+      const btree = await length(c, sb.offsetSize, "group B-tree address");
+      const heap = await length(c, sb.offsetSize, "group local heap address");
+      if (!(await symbolTableLinks(source, sb, btree, heap, links))) return null;
+    } else if (message.type === MSG_LINK_INFO) {
+      c.skip(1, "link info version");
+      const flags = await c.u8("link info flags");
+      if (flags & 1) c.skip(8, "maximum creation index");
+      if ((await uint(c, sb.offsetSize, "link fractal heap address")) !== null) return null; // dense storage
+    } else if (message.type === MSG_LINK) {
+      if ((await c.u8("link version")) !== 1) return null;
+      const flags = await c.u8("link flags");
+      const linkType = flags & 0x08 ? await c.u8("link type") : 0;
+      if (flags & 0x04) c.skip(8, "link creation order");
+      if (flags & 0x10) c.skip(1, "link name encoding");
+      const nameLength = await length(c, 1 << (flags & 3), "link name length");
+      const name = new TextDecoder().decode(await c.bytes(nameLength, "link name"));
+      if (name === "") throw invalid(source, `a group link has an empty name`);
+      if (linkType === 0) links.set(name, await length(c, sb.offsetSize, "link address"));
+      if (links.size > MAX_GROUP_LINKS) return null;
+    }
+  }
+  return links;
+}
+
+/** Adds the entries of a symbol-table group to `links`; false when the group is too large to read here. */
+async function symbolTableLinks(
+  source: ByteSource,
+  sb: Superblock,
+  btreeAddress: number,
+  heapAddress: number,
+  links: Map<string, number>,
+): Promise<boolean> {
+  const h = new Cursor(source, position(source, sb, heapAddress, "local heap"));
+  await signature(h, "HEAP", "local heap signature");
+  if ((await h.u8("local heap version")) !== 0) return false;
+  h.skip(3, "reserved");
+  const heapSize = await length(h, sb.lengthSize, "local heap size");
+  h.skip(sb.lengthSize, "local heap free list");
+  const dataAddress = await length(h, sb.offsetSize, "local heap data address");
+  if (heapSize > MAX_LOCAL_HEAP_BYTES) return false;
+  const names = await new Cursor(source, position(source, sb, dataAddress, "local heap data")).bytes(
+    heapSize,
+    "local heap data",
+  );
+  const nameAt = (offset: number): string => {
+    const end = names.indexOf(0, offset);
+    if (offset >= names.length || end < 0) throw invalid(source, `a group link name lies outside its local heap`);
+    if (end === offset) throw invalid(source, `a group link has an empty name`);
+    return new TextDecoder().decode(names.subarray(offset, end));
+  };
+  const visited = new Set<number>();
+  const stack: { address: number; level: number | null }[] = [{ address: btreeAddress, level: null }];
+  const keySize = sb.lengthSize;
+  const entrySize = 2 * sb.offsetSize + 24;
+  while (stack.length) {
+    const node = stack.pop()!;
+    const at = position(source, sb, node.address, "group B-tree node");
+    if (visited.has(at)) throw invalid(source, `group B-tree node at byte ${at} is reached twice`);
+    if (visited.size > MAX_GROUP_LINKS) return false;
+    visited.add(at);
+    const c = new Cursor(source, at);
+    if (node.level === -1) {
+      // a symbol table node: its entries
+      await signature(c, "SNOD", "symbol table node signature");
+      c.skip(2, "symbol table node version");
+      const count = await u16(c, "symbol count");
+      const raw = new Cursor(bufferSource(await c.bytes(count * entrySize, "symbol table entries"), source.name));
+      for (let i = 0; i < count; i++) {
+        const nameOffset = await length(raw, sb.offsetSize, "link name offset");
+        const objectAddress = await length(raw, sb.offsetSize, "object header address");
+        raw.skip(24, "symbol table entry cache");
+        links.set(nameAt(nameOffset), objectAddress);
+        if (links.size > MAX_GROUP_LINKS) return false;
+      }
+      continue;
+    }
+    await signature(c, "TREE", "B-tree node signature");
+    const type = await c.u8("B-tree node type");
+    if (type !== 0) throw invalid(source, `B-tree node at byte ${at} has type ${type}, expected 0 (group)`);
+    const level = await c.u8("B-tree node level");
+    if ((node.level !== null && level !== node.level) || level > MAX_BTREE_DEPTH) {
+      throw invalid(source, `B-tree node at byte ${at} has level ${level}, expected ${node.level ?? "<= 32"}`);
+    }
+    const entries = await u16(c, "B-tree entries used");
+    c.skip(2 * sb.offsetSize, "B-tree siblings");
+    const raw = new Cursor(
+      bufferSource(await c.bytes(entries * (keySize + sb.offsetSize) + keySize, "B-tree entries"), source.name),
+    );
+    const children: number[] = [];
+    for (let i = 0; i < entries; i++) {
+      raw.skip(keySize, "B-tree key");
+      children.push(await length(raw, sb.offsetSize, "B-tree child address"));
+    }
+    for (let i = children.length - 1; i >= 0; i--) {
+      stack.push({ address: children[i], level: level === 0 ? -1 : level - 1 });
+    }
+  }
+  return true;
+}
+
+/**
+ * Whether a datatype message describes a plain integer (every bit of its bytes, from bit 0) or an IEEE 754 float
+ * of 4 or 8 bytes, as numpy's types are written; other classes pass (the source refuses them by class).
+ */
+function standardType(t: Uint8Array, typeClass: number, bits: number, size: number): boolean {
+  const u16 = (at: number) => t[at] | (t[at + 1] << 8);
+  if (typeClass === 0) return t.length >= 12 && u16(8) === 0 && u16(10) === 8 * size;
+  if (typeClass !== 1) return true;
+  if (t.length < 20) return false;
+  const ieee = size === 4 ? [23, 8, 0, 23, 127] : size === 8 ? [52, 11, 0, 52, 1023] : null;
+  const bias = t[16] | (t[17] << 8) | (t[18] << 16) | (t[19] << 24);
+  return ieee !== null && u16(8) === 0 && u16(10) === 8 * size && ((bits >> 8) & 0xff) === 8 * size - 1 &&
+    ((bits >> 4) & 3) === 2 && (bits & 0x0e) === 0 && t[12] === ieee[0] && t[13] === ieee[1] && t[14] === ieee[2] &&
+    t[15] === ieee[3] && bias === ieee[4];
+}
+
+/** What the fast read paths need to know about a dataset, read from its object header. */
+export interface DatasetDescription {
+  /** The dimensions (empty for a scalar). */
+  shape: number[];
+  /** The HDF5 datatype class: 0 integer, 1 floating point, others not read here. */
+  typeClass: number;
+  /** Bytes per element. */
+  size: number;
+  /** Signed integers. */
+  signed: boolean;
+  /** Little-endian elements. */
+  littleEndian: boolean;
+  /** The data layout. */
+  layout: DataLayout;
+  /** Whether the data lives in external files. */
+  external: boolean;
+  /** The filter pipeline, in the order the filters were applied on writing. */
+  filters: { id: number; name?: string; cd_values: number[] }[];
+}
+
+/**
+ * The shape, element type, layout and filters of the dataset whose object header is at `address`; null when the
+ * header holds what is not read here (a shared datatype or dataspace, a null dataspace, a filter pipeline of an
+ * unknown version), which the caller reads some other way.
+ */
+export async function readDatasetDescription(
+  source: ByteSource,
+  sb: Superblock,
+  address: number,
+): Promise<DatasetDescription | null> {
+  const messages = await readMessages(source, sb, address);
+  const one = (type: number): Message | null => {
+    const found = messages.filter((m) => m.type === type);
+    if (found.length > 1) throw invalid(source, `object header has ${found.length} messages of type ${type}`);
+    return found[0] ?? null;
+  };
+  const space = one(MSG_DATASPACE);
+  const type = one(MSG_DATATYPE);
+  const layoutMessage = one(MSG_LAYOUT);
+  const pipeline = one(MSG_FILTERS);
+  if (!space || !type || !layoutMessage) return null;
+  if ((space.flags | type.flags | layoutMessage.flags | (pipeline?.flags ?? 0)) & MSG_SHARED) return null;
+  // the dataspace
+  const s = new Cursor(bufferSource(space.body, source.name));
+  const spaceVersion = await s.u8("dataspace version");
+  const rank = await s.u8("dataspace rank");
+  const spaceFlags = await s.u8("dataspace flags");
+  if (spaceVersion === 1) s.skip(5, "reserved");
+  else if (spaceVersion === 2) {
+    if ((await s.u8("dataspace type")) === 2) return null; // a null dataspace
+  } else return null;
+  const shape: number[] = [];
+  for (let i = 0; i < rank; i++) shape.push(await length(s, sb.lengthSize, "dataspace dimension"));
+  if (spaceFlags & 1) {
+    for (let i = 0; i < rank; i++) {
+      const max = await uint(s, sb.lengthSize, "dataspace maximum dimension"); // null: unlimited
+      if (max !== null && max < shape[i]) {
+        throw invalid(source, `dataspace dimension ${shape[i]} exceeds its maximum ${max}`);
+      }
+    }
+  }
+  // the datatype
+  const t = type.body;
+  if (t.length < 8) throw invalid(source, `datatype message of ${t.length} bytes`);
+  const typeClass = t[0] & 0x0f;
+  const bits = t[1] | (t[2] << 8) | (t[3] << 16);
+  const size = t[4] | (t[5] << 8) | (t[6] << 16) | (t[7] << 24);
+  const littleEndian = typeClass === 1 ? (bits & 0x41) === 0 : (bits & 1) === 0;
+  const signed = typeClass === 0 && (bits & 0x08) !== 0;
+  if (!standardType(t, typeClass, bits, size)) return null;
+  // the filters
+  const filters: DatasetDescription["filters"] = [];
+  if (pipeline) {
+    const p = new Cursor(bufferSource(pipeline.body, source.name));
+    const version = await p.u8("filter pipeline version");
+    const count = await p.u8("filter count");
+    if (version === 1) p.skip(6, "reserved");
+    else if (version !== 2) return null;
+    for (let i = 0; i < count; i++) {
+      const id = await u16(p, "filter id");
+      const nameLength = version === 1 || id >= 256 ? await u16(p, "filter name length") : 0;
+      p.skip(2, "filter flags");
+      const values = await u16(p, "filter client data count");
+      let name: string | undefined;
+      if (nameLength > 0) {
+        const raw = await p.bytes(nameLength, "filter name");
+        const nul = raw.indexOf(0);
+        name = new TextDecoder().decode(nul >= 0 ? raw.subarray(0, nul) : raw);
+        if (version === 1) p.skip((8 - (nameLength % 8)) % 8, "filter name padding");
+      }
+      const cdValues: number[] = [];
+      for (let k = 0; k < values; k++) cdValues.push(await p.u32("filter client data"));
+      if (version === 1 && values % 2 === 1) p.skip(4, "filter client data padding");
+      filters.push(name === undefined ? { id, cd_values: cdValues } : { id, name, cd_values: cdValues });
+    }
+  }
+  return {
+    shape,
+    typeClass,
+    size,
+    signed,
+    littleEndian,
+    layout: await parseLayout(source, sb, layoutMessage.body),
+    external: messages.some((m) => m.type === MSG_EXTERNAL),
+    filters,
+  };
 }

@@ -46,6 +46,8 @@ export interface DatasetGeometry {
   name: string;
   /** Path in the file, for h5wasm (e.g. `/embeddings`). */
   path: string;
+  /** The address of the dataset's object header, when known (else h5wasm is asked for it). */
+  address?: number;
   /** Rows: the first dimension. */
   rows: number;
   /** Elements per row: the second dimension, or 1 for a 1-D dataset. */
@@ -74,9 +76,9 @@ export interface Hdf5FileContext {
   superblock?: Superblock | null;
   /** Worker threads decoding gzip chunks (default: the cores, up to 4, when there are 16 MiB or more). */
   decodeThreads?: number;
-  /** The h5wasm file id and module, for the fallback path. */
-  fileId: bigint;
-  module: H5Module;
+  /** The h5wasm file id and module, for the fallback path; null when the file was opened without h5wasm. */
+  fileId: bigint | null;
+  module: H5Module | null;
 }
 
 /** Bytes one h5wasm read aims at: large enough to amortise its per-call cost. */
@@ -92,7 +94,8 @@ function describe(ctx: Hdf5FileContext, g: DatasetGeometry): string {
 
 /**
  * Chooses and opens the reader for a dataset. Throws a typed error when the dataset cannot be read correctly
- * (data beyond the end of the file, chunks never written, a shape the file cannot hold).
+ * (data beyond the end of the file, chunks never written, a shape the file cannot hold). Returns null when only
+ * h5wasm could read the dataset and the file was opened without it (`ctx.module` null).
  *
  * @example
  * ```ts
@@ -100,7 +103,7 @@ function describe(ctx: Hdf5FileContext, g: DatasetGeometry): string {
  * await reader.read(0, 100, new Uint8Array(100 * geometry.cols * geometry.elementSize));
  * ```
  */
-export async function openRowReader(ctx: Hdf5FileContext, g: DatasetGeometry): Promise<RowReader> {
+export async function openRowReader(ctx: Hdf5FileContext, g: DatasetGeometry): Promise<RowReader | null> {
   const rowBytes = g.cols * g.elementSize;
   const total = g.rows * rowBytes;
   if (!Number.isSafeInteger(total) || g.rows < 0 || g.cols < 0) {
@@ -121,7 +124,11 @@ export async function openRowReader(ctx: Hdf5FileContext, g: DatasetGeometry): P
       }
       superblock = ctx.superblock;
       if (!superblock) throw new MilvusdmError("HDF5_INVALID", "the superblock cannot be read");
-      const address = hdf5ObjectAddress(ctx.module, ctx.fileId, g.path, describe(ctx, g));
+      const address = g.address ??
+        (ctx.module && ctx.fileId !== null
+          ? hdf5ObjectAddress(ctx.module, ctx.fileId, g.path, describe(ctx, g))
+          : null);
+      if (address === null) throw new MilvusdmError("HDF5_INVALID", "the object header address is not known");
       const header = await readDatasetHeader(ctx.source, superblock, address);
       layout = header.layout;
       reason = header.external ? "data in external files" : "";
@@ -147,7 +154,8 @@ export async function openRowReader(ctx: Hdf5FileContext, g: DatasetGeometry): P
   }
   // Data in other files (external storage, a virtual dataset) is not bounded by this file's size.
   const elsewhere = layout?.kind === "virtual" || reason === "data in external files";
-  return h5wasmReader(ctx, g, reason, !elsewhere);
+  if (!ctx.module || ctx.fileId === null) return null;
+  return h5wasmReader(ctx, ctx.module, ctx.fileId, g, reason, !elsewhere);
 }
 
 function contiguousReader(
@@ -357,7 +365,14 @@ async function chunkReader(
   });
 }
 
-function h5wasmReader(ctx: Hdf5FileContext, g: DatasetGeometry, reason: string, bounded: boolean): RowReader {
+function h5wasmReader(
+  ctx: Hdf5FileContext,
+  module: H5Module,
+  fileId: bigint,
+  g: DatasetGeometry,
+  reason: string,
+  bounded: boolean,
+): RowReader {
   const what = describe(ctx, g);
   const rowBytes = g.cols * g.elementSize;
   const total = g.rows * rowBytes;
@@ -377,7 +392,6 @@ function h5wasmReader(ctx: Hdf5FileContext, g: DatasetGeometry, reason: string, 
   } else {
     bandRows = Math.max(1, Math.floor(H5WASM_BAND_BYTES / Math.max(1, rowBytes)));
   }
-  const module = ctx.module;
   let pointer = 0;
   let capacity = 0;
   const release = () => {
@@ -404,7 +418,7 @@ function h5wasmReader(ctx: Hdf5FileContext, g: DatasetGeometry, reason: string, 
     const strides = g.rank === 2 ? [1n, 1n] : [1n];
     const status = hdf5Call(
       failure,
-      () => module.get_dataset_data(ctx.fileId, g.path, count, offset, strides, BigInt(pointer)),
+      () => module.get_dataset_data(fileId, g.path, count, offset, strides, BigInt(pointer)),
       { memory: g.chunks ? g.chunks.reduce((a, b) => a * b, g.elementSize) * 2 : 0 },
     );
     if (typeof status === "number" && status < 0) {
