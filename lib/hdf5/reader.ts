@@ -19,6 +19,7 @@ import { MilvusdmError, throwIfAborted } from "../errors.ts";
 import type { Batch, BatchAllocator, Metric, SourceInfo, VectorSource, VectorType } from "../types.ts";
 import type { Hdf5Filter } from "./filters.ts";
 import {
+  type DatasetHeader,
   readDatasetDescription,
   readGroupLinks,
   readObjectAttributes,
@@ -26,7 +27,7 @@ import {
   readSuperblockAddresses,
 } from "./format.ts";
 import {
-  findHdf5Signature,
+  findHdf5SignatureIn,
   type H5Module,
   h5Module,
   hdf5Call,
@@ -219,6 +220,8 @@ interface DatasetFacts {
   path: string;
   /** Object header address, when read from the file (h5wasm is then not needed to find it). */
   address?: number;
+  /** The layout, when read from the file. */
+  header?: DatasetHeader;
   meta: DatasetMetadata;
   dtype: string;
   filters: Hdf5Filter[];
@@ -271,17 +274,12 @@ function dtypeOf(meta: DatasetMetadata): string {
  * error: the file is then opened through h5wasm, which reports what is wrong with it.
  */
 async function openNatively(path: string, options: Hdf5SourceOptions): Promise<Hdf5Source | null> {
-  let signatureAt: number | null;
-  try {
-    signatureAt = await findHdf5Signature(path);
-  } catch {
-    return null;
-  }
-  if (signatureAt === null) return null;
   let source: ByteSource | null = null;
   try {
     const opened = await openFileSource(path);
     source = opened;
+    const signatureAt = await findHdf5SignatureIn(opened);
+    if (signatureAt === null) return null;
     const sb = await readSuperblock(opened, signatureAt);
     // HDF5's own format only (superblock 0 or 1, as h5py and M2H write by default): the newer structures carry
     // checksums, which are not verified here
@@ -316,7 +314,8 @@ async function openNatively(path: string, options: Hdf5SourceOptions): Promise<H
         shape: d.shape,
         chunks,
       };
-      return { name, path: `/${name}`, address, meta, dtype: dtypeOf(meta), filters: d.filters };
+      const header = { layout: d.layout, external: d.external };
+      return { name, path: `/${name}`, address, header, meta, dtype: dtypeOf(meta), filters: d.filters };
     };
     const { values, dense } = await readObjectAttributes(opened, sb, root, MAX_ATTRIBUTE_BYTES);
     if (dense) return null;
@@ -531,6 +530,7 @@ async function openWith(path: string, file: OpenedFile, options: Hdf5SourceOptio
       name,
       path: emb.path,
       address: emb.address,
+      header: emb.header,
       rows,
       cols,
       rank: 2,
@@ -547,6 +547,7 @@ async function openWith(path: string, file: OpenedFile, options: Hdf5SourceOptio
         name: idsName,
         path: ids.path,
         address: ids.address,
+        header: ids.header,
         rows,
         cols: 1,
         rank: safeShape(ids.meta.shape).length === 2 ? 2 : 1,

@@ -16,6 +16,7 @@ import { MilvusdmError } from "../errors.ts";
 import {
   type ChunkEntry,
   type DataLayout,
+  type DatasetHeader,
   readChunkBTree,
   readDatasetHeader,
   readSuperblock,
@@ -48,6 +49,8 @@ export interface DatasetGeometry {
   path: string;
   /** The address of the dataset's object header, when known (else h5wasm is asked for it). */
   address?: number;
+  /** The dataset's layout, when already read from its object header (else it is read here). */
+  header?: DatasetHeader;
   /** Rows: the first dimension. */
   rows: number;
   /** Elements per row: the second dimension, or 1 for a 1-D dataset. */
@@ -129,7 +132,7 @@ export async function openRowReader(ctx: Hdf5FileContext, g: DatasetGeometry): P
           ? hdf5ObjectAddress(ctx.module, ctx.fileId, g.path, describe(ctx, g))
           : null);
       if (address === null) throw new MilvusdmError("HDF5_INVALID", "the object header address is not known");
-      const header = await readDatasetHeader(ctx.source, superblock, address);
+      const header = g.header ?? await readDatasetHeader(ctx.source, superblock, address);
       layout = header.layout;
       reason = header.external ? "data in external files" : "";
     } catch (error) {
