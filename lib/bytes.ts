@@ -31,14 +31,30 @@ export interface ByteSource {
  * try { console.log(src.size); } finally { src.close(); }
  * ```
  */
-export async function openFileSource(path: string): Promise<ByteSource> {
+export function openFileSource(path: string): Promise<ByteSource> {
+  // Opened synchronously, as it is read: a local open takes microseconds, while each asynchronous op waits for a
+  // thread of the blocking pool (0.15 ms each here, 0.5-1 ms for the first one of a process). Errors still reject.
+  try {
+    return Promise.resolve(openFileSourceSync(path));
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}
+
+function openFileSourceSync(path: string): ByteSource {
   let file: Deno.FsFile;
   try {
-    file = await Deno.open(path, { read: true, write: false });
+    file = Deno.openSync(path, { read: true, write: false });
   } catch (error) {
     throw fileOpenError(path, error);
   }
-  const stat = await file.stat();
+  let stat: Deno.FileInfo;
+  try {
+    stat = file.statSync();
+  } catch (error) {
+    file.close();
+    throw fileOpenError(path, error);
+  }
   if (!stat.isFile) {
     file.close();
     throw new MilvusdmError("SOURCE_INVALID", `"${path}" is not a regular file`);
@@ -134,9 +150,13 @@ export class Cursor {
   #winStart = 0;
   #view = new DataView(this.#win.buffer);
 
-  constructor(source: ByteSource, offset = 0) {
+  readonly #window: number;
+
+  /** A cursor at `offset`; small reads load `window` bytes ahead (default 64 KiB; less for a few scattered fields). */
+  constructor(source: ByteSource, offset = 0, window = WINDOW) {
     this.source = source;
     this.#pos = offset;
+    this.#window = window;
   }
 
   /** The current position. */
@@ -189,7 +209,7 @@ export class Cursor {
     this.need(n, what);
     const rel = this.#pos - this.#winStart;
     if (rel >= 0 && rel + n <= this.#win.length) return rel;
-    const len = Math.min(Math.max(n, WINDOW), this.source.size - this.#pos);
+    const len = Math.min(Math.max(n, this.#window), this.source.size - this.#pos);
     const win = new Uint8Array(len);
     await this.source.readInto(this.#pos, win);
     this.#win = win;

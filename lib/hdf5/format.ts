@@ -69,6 +69,8 @@ const MSG_EXTERNAL = 0x0007;
 const MSG_LAYOUT = 0x0008;
 const MSG_CONTINUATION = 0x0010;
 const MAX_HEADER_BLOCKS = 256;
+/** Read-ahead of the cursors over the file's metadata: its structures are small and scattered. */
+const METADATA_WINDOW = 4096;
 const MAX_BTREE_DEPTH = 32;
 
 function invalid(source: ByteSource, message: string): MilvusdmError {
@@ -130,7 +132,7 @@ async function signature(c: Cursor, expected: string, what: string): Promise<voi
  * ```
  */
 export async function readSuperblock(source: ByteSource, position: number): Promise<Superblock> {
-  const c = new Cursor(source, position);
+  const c = new Cursor(source, position, METADATA_WINDOW);
   c.skip(8, "HDF5 signature");
   const version = await c.u8("superblock version");
   let offsetSize: number, lengthSize: number;
@@ -172,7 +174,7 @@ interface Message {
 /** The messages of an object header, following continuation blocks (with a bound, and no block read twice). */
 async function readMessages(source: ByteSource, sb: Superblock, address: number): Promise<Message[]> {
   const start = position(source, sb, address, "object header");
-  const c = new Cursor(source, start);
+  const c = new Cursor(source, start, METADATA_WINDOW);
   const messages: Message[] = [];
   const visited = new Set<number>();
   const first = await c.u8("object header version");
@@ -332,7 +334,7 @@ export async function readChunkBTree(
     if (visited.has(at)) throw invalid(source, `chunk B-tree node at byte ${at} is reached twice`);
     if (visited.size > 2 * maxChunks + 2) throw invalid(source, `chunk B-tree has more nodes than chunks`);
     visited.add(at);
-    const c = new Cursor(source, at);
+    const c = new Cursor(source, at, METADATA_WINDOW);
     await signature(c, "TREE", "B-tree node signature");
     const type = await c.u8("B-tree node type");
     if (type !== 1) throw invalid(source, `B-tree node at byte ${at} has type ${type}, expected 1 (chunks)`);
@@ -435,7 +437,7 @@ async function denseAttributeMessages(
   if (heapAddress === null) return [];
   if (namesAddress === null) return null;
   // the fractal heap header
-  const h = new Cursor(source, position(source, sb, heapAddress, "fractal heap"));
+  const h = new Cursor(source, position(source, sb, heapAddress, "fractal heap"), METADATA_WINDOW);
   await signature(h, "FRHP", "fractal heap signature");
   if ((await h.u8("fractal heap version")) !== 0) return null;
   const idLength = await u16(h, "heap id length");
@@ -461,13 +463,13 @@ async function denseAttributeMessages(
   );
   // the root direct block: offsets in the heap count from its first byte
   const blockAt = position(source, sb, root, "fractal heap direct block");
-  const block = await new Cursor(source, blockAt).bytes(
+  const block = await new Cursor(source, blockAt, METADATA_WINDOW).bytes(
     Math.min(startBlock, source.size - blockAt),
     "fractal heap direct block",
   );
   if (block.length < 4 || String.fromCharCode(...block.subarray(0, 4)) !== "FHDB") return null;
   // the name index: a version-2 B-tree whose root is a leaf
-  const b = new Cursor(source, position(source, sb, namesAddress, "attribute name index"));
+  const b = new Cursor(source, position(source, sb, namesAddress, "attribute name index"), METADATA_WINDOW);
   await signature(b, "BTHD", "v2 B-tree signature");
   b.skip(2 + 4, "v2 B-tree version, type and node size");
   const recordSize = await u16(b, "record size");
@@ -478,7 +480,7 @@ async function denseAttributeMessages(
   if (depth !== 0 || records > MAX_DENSE_ATTRIBUTES || recordSize < idLength) return null;
   if (idLength < 1 + offsetBytes + lengthBytes) return null;
   if (leaf === null || records === 0) return [];
-  const l = new Cursor(source, position(source, sb, leaf, "v2 B-tree leaf"));
+  const l = new Cursor(source, position(source, sb, leaf, "v2 B-tree leaf"), METADATA_WINDOW);
   await signature(l, "BTLF", "v2 B-tree leaf signature");
   l.skip(2, "v2 B-tree leaf version and type");
   const raw = await l.bytes(records * recordSize, "v2 B-tree records");
@@ -577,7 +579,7 @@ async function globalHeapObject(
   index: number,
   maxBytes: number,
 ): Promise<Uint8Array | null> {
-  const c = new Cursor(source, position(source, sb, address, "global heap"));
+  const c = new Cursor(source, position(source, sb, address, "global heap"), METADATA_WINDOW);
   await signature(c, "GCOL", "global heap signature");
   if ((await c.u8("global heap version")) !== 1) return null;
   c.skip(3, "reserved");
@@ -620,7 +622,7 @@ export interface SuperblockAddresses {
 
 /** The root group's object header address and the end-of-file address, from the superblock. */
 export async function readSuperblockAddresses(source: ByteSource, sb: Superblock): Promise<SuperblockAddresses> {
-  const c = new Cursor(source, sb.base);
+  const c = new Cursor(source, sb.base, METADATA_WINDOW);
   c.skip(9, "HDF5 signature and superblock version");
   let endOfFile: number;
   if (sb.version <= 1) {
@@ -686,7 +688,7 @@ async function symbolTableLinks(
   heapAddress: number,
   links: Map<string, number>,
 ): Promise<boolean> {
-  const h = new Cursor(source, position(source, sb, heapAddress, "local heap"));
+  const h = new Cursor(source, position(source, sb, heapAddress, "local heap"), METADATA_WINDOW);
   await signature(h, "HEAP", "local heap signature");
   if ((await h.u8("local heap version")) !== 0) return false;
   h.skip(3, "reserved");
@@ -694,7 +696,7 @@ async function symbolTableLinks(
   h.skip(sb.lengthSize, "local heap free list");
   const dataAddress = await length(h, sb.offsetSize, "local heap data address");
   if (heapSize > MAX_LOCAL_HEAP_BYTES) return false;
-  const names = await new Cursor(source, position(source, sb, dataAddress, "local heap data")).bytes(
+  const names = await new Cursor(source, position(source, sb, dataAddress, "local heap data"), METADATA_WINDOW).bytes(
     heapSize,
     "local heap data",
   );
@@ -714,7 +716,7 @@ async function symbolTableLinks(
     if (visited.has(at)) throw invalid(source, `group B-tree node at byte ${at} is reached twice`);
     if (visited.size > MAX_GROUP_LINKS) return false;
     visited.add(at);
-    const c = new Cursor(source, at);
+    const c = new Cursor(source, at, METADATA_WINDOW);
     if (node.level === -1) {
       // a symbol table node: its entries
       await signature(c, "SNOD", "symbol table node signature");
