@@ -107,6 +107,30 @@ export function bufferSource(bytes: Uint8Array, name = "buffer"): ByteSource {
   };
 }
 
+/**
+ * The first `size` bytes of `source` as a source of their own: reads past them fail as past the end of a file.
+ * Closing it closes `source`.
+ *
+ * @example
+ * ```ts
+ * const head = sourceHead(await openFileSource("a.h5"), 4096);
+ * ```
+ */
+export function sourceHead(source: ByteSource, size: number): ByteSource {
+  if (!(Number.isSafeInteger(size) && size >= 0 && size <= source.size)) {
+    throw new MilvusdmError("INTERNAL", `A head of ${size} bytes of "${source.name}" (${source.size} bytes)`);
+  }
+  return {
+    name: source.name,
+    size,
+    readInto(offset: number, target: Uint8Array): Promise<void> {
+      checkRange(source.name, size, offset, target.length);
+      return source.readInto(offset, target);
+    },
+    close: () => source.close(),
+  };
+}
+
 /** The typed error for a file that cannot be opened. */
 export function fileOpenError(path: string, error: unknown): MilvusdmError {
   if (error instanceof Deno.errors.NotFound) {

@@ -14,7 +14,7 @@
  */
 import { fillRangeIds } from "../ids.ts";
 import type { Dataset } from "h5wasm";
-import { type ByteSource, openFileSource } from "../bytes.ts";
+import { type ByteSource, openFileSource, sourceHead } from "../bytes.ts";
 import { MilvusdmError, throwIfAborted } from "../errors.ts";
 import type { Batch, BatchAllocator, Metric, SourceInfo, VectorSource, VectorType } from "../types.ts";
 import type { Hdf5Filter } from "./filters.ts";
@@ -25,6 +25,7 @@ import {
   readObjectAttributes,
   readSuperblock,
   readSuperblockAddresses,
+  refusedByHdf5,
 } from "./format.ts";
 import {
   findHdf5SignatureIn,
@@ -286,11 +287,14 @@ async function openNatively(path: string, options: Hdf5SourceOptions): Promise<H
     if (sb.version > 1) return null;
     const { root, endOfFile } = await readSuperblockAddresses(opened, sb);
     if (endOfFile > opened.size) return null; // truncated (the stored end counts the user block): h5wasm says so
-    const links = await readGroupLinks(opened, sb, root);
+    // The HDF5 library reads nothing past the stored end (bytes after it are not part of the file): neither does
+    // anything here, metadata or data.
+    const bounded = endOfFile < opened.size ? sourceHead(opened, endOfFile) : opened;
+    const links = await readGroupLinks(bounded, sb, root);
     if (!links) return null;
     const ctx: Hdf5FileContext = {
       path,
-      source: opened,
+      source: bounded,
       signatureAt,
       superblock: sb,
       fileId: null,
@@ -300,7 +304,7 @@ async function openNatively(path: string, options: Hdf5SourceOptions): Promise<H
     const describe = async (name: string): Promise<DatasetFacts | null> => {
       const address = links.get(name);
       if (address === undefined) return null;
-      const d = await readDatasetDescription(opened, sb, address);
+      const d = await readDatasetDescription(bounded, sb, address);
       if (!d) return null;
       // contiguous storage of exactly the dataset's size, as the HDF5 library requires (else it reports corruption)
       const bytes = d.shape.reduce((n, x) => n * x, d.size);
@@ -314,10 +318,10 @@ async function openNatively(path: string, options: Hdf5SourceOptions): Promise<H
         shape: d.shape,
         chunks,
       };
-      const header = { layout: d.layout, external: d.external };
+      const header = { layout: d.layout, external: d.external, standardType: true };
       return { name, path: `/${name}`, address, header, meta, dtype: dtypeOf(meta), filters: d.filters };
     };
-    const { values, dense } = await readObjectAttributes(opened, sb, root, MAX_ATTRIBUTE_BYTES);
+    const { values, dense } = await readObjectAttributes(bounded, sb, root, MAX_ATTRIBUTE_BYTES);
     if (dense) return null;
     let usable = true;
     const file: OpenedFile = {
@@ -341,7 +345,10 @@ async function openNatively(path: string, options: Hdf5SourceOptions): Promise<H
     source = null; // the source owns it now
     return result;
   } catch (error) {
-    if (!(error instanceof MilvusdmError)) throw error;
+    // What the HDF5 library refuses too is reported (its WebAssembly build tolerates some of it), as is a structure
+    // or data past the stored end of the file, which the library does not read either; anything else not read here
+    // is left to h5wasm.
+    if (!(error instanceof MilvusdmError) || refusedByHdf5(error) || error.code === "SOURCE_TRUNCATED") throw error;
     return null;
   } finally {
     source?.close();

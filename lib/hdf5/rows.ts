@@ -114,6 +114,7 @@ export async function openRowReader(ctx: Hdf5FileContext, g: DatasetGeometry): P
   }
   let layout: DataLayout | null = null;
   let superblock: Superblock | null = null;
+  let standardType: boolean | null = null;
   let reason: string;
   if (!g.littleEndian && g.elementSize > 1) {
     reason = "big-endian data";
@@ -135,11 +136,21 @@ export async function openRowReader(ctx: Hdf5FileContext, g: DatasetGeometry): P
       const header = g.header ?? await readDatasetHeader(ctx.source, superblock, address);
       layout = header.layout;
       reason = header.external ? "data in external files" : "";
+      standardType = header.standardType;
     } catch (error) {
       if (!(error instanceof MilvusdmError)) throw error;
       reason = `layout not readable (${error.message})`;
       layout = null;
     }
+  }
+  // Every path reads the stored bytes as they are: a type with other bit fields (a precision or offset short of its
+  // size, a float of another layout) would be read as something it is not.
+  if (standardType === false) {
+    throw new MilvusdmError(
+      "HDF5_INVALID",
+      `${describe(ctx, g)} has a datatype with a precision, offset or float layout numpy does not write; ` +
+        `only plain integers and IEEE 754 floats are read`,
+    );
   }
   if (layout && superblock && !reason) {
     if (layout.kind === "contiguous") {
@@ -298,7 +309,7 @@ async function chunkReader(
         filterMask: layout.singleFilterMask ?? 0,
       }];
     } else {
-      entries = await readChunkBTree(ctx.source, sb, layout.address, g.rank + 1, capacity);
+      entries = await readChunkBTree(ctx.source, sb, layout.address, layout.dims, capacity);
     }
   }
   const grid: (ChunkEntry | undefined)[] = new Array(expected);
