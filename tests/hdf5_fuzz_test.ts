@@ -1,16 +1,22 @@
 /**
  * Fuzz test of the HDF5 reader (issue 7): real files written by h5py (contiguous float32 with ids, gzip-chunked
  * float64, uint8 binary vectors, an ann-benchmarks file with a `distance` attribute, gzip chunks split across
- * columns, HDF5's newest format, attributes in dense storage) and by milvusdm's writer, truncated, with size and shape fields overwritten by huge
- * values, and with random byte mutations aimed at the metadata (fixed seed; `MILVUSDM_FUZZ_CASES` raises the
- * count, default 10,000).
+ * columns, HDF5's newest format, attributes in dense storage) and by milvusdm's writer, truncated, with size and
+ * shape fields overwritten by huge values, and with random byte mutations aimed at the metadata (fixed seed;
+ * `MILVUSDM_FUZZ_CASES` raises the count, default 10,000).
  *
  * Every case must end, within a time bound, with a MilvusdmError or a correctly shaped stream (rows and dim
  * consistent, batches of the requested size), never another exception type; no typed array the reader allocates
  * may exceed a bound derived from the file size, and h5wasm's WebAssembly memory may only grow within its fixed
- * budget (a corrupt heap or string size makes the HDF5 library ask for gigabytes; the budget makes that fail). h5wasm runs the HDF5
- * C library, which a corrupt file may crash or hang, so the cases run in workers (this same module): a worker that
- * does not answer in time is terminated and the case counted as a hang; a crashed library is counted too.
+ * budget (a corrupt heap or string size makes the HDF5 library ask for gigabytes; the budget makes that fail).
+ * h5wasm runs the HDF5 C library, which a corrupt file may crash or hang, so the cases run in workers (this same
+ * module): a worker that does not answer in time is terminated and the case counted as a hang; a crashed library
+ * is counted too.
+ *
+ * And a stream must be the right data: every mutated file that streamed is read again by h5py, and the vectors
+ * and ids must be byte for byte what h5py reads from it; a file h5py refuses must not have streamed at all,
+ * whether its datasets were described from its own headers (format.ts) or by h5wasm (whose HDF5 build tolerates
+ * some corruption h5py's refuses, e.g. of a group's local heap: format.ts reports that itself).
  */
 import nodeAssert from "node:assert/strict";
 import { prng } from "../lib/random.ts";
@@ -59,6 +65,10 @@ interface Result {
   message?: string;
   ms: number;
   crashed?: boolean;
+  /** A stream: SHA-256 of its vectors and then its ids, as they were streamed. */
+  digest?: string;
+  /** A stream: how the datasets were described (`headers` or `h5wasm`). */
+  describedBy?: string;
 }
 
 function apply(bytes: Uint8Array, m: Mutation): Uint8Array {
@@ -78,6 +88,17 @@ function describe(f: Fixture, m: Mutation): string {
   if (m.kind === "truncate") return `${f.name} cut at ${m.at}`;
   if (m.kind === "bytes") return `${f.name} bytes ${m.at.map((p, i) => `${p}=${m.values[i]}`).join(",")}`;
   return `${f.name} u${m.width * 8} at ${m.at} = ${m.value}`;
+}
+
+async function sha256(parts: Uint8Array[]): Promise<string> {
+  const all = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const part of parts) {
+    all.set(part, at);
+    at += part.length;
+  }
+  const hash = new Uint8Array(await crypto.subtle.digest("SHA-256", all));
+  return Array.from(hash, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 // ------------------------------------------------------------------------------------------------------------
@@ -120,6 +141,8 @@ async function runCase(path: string, bytes: Uint8Array): Promise<Omit<Result, "i
         throw new Error(`info ${JSON.stringify(source.info)}`);
       }
       const perRow = vectorType === "float" ? dim : dim / 8;
+      const streamed: Uint8Array[] = [];
+      const streamedIds: Uint8Array[] = [];
       let total = 0;
       for await (const batch of source.batches(MAX_ROWS)) {
         const expected = Math.min(MAX_ROWS, rows - total);
@@ -136,9 +159,14 @@ async function runCase(path: string, bytes: Uint8Array): Promise<Omit<Result, "i
           throw new Error(`ids ${batch.ids?.length} for ${batch.rows} rows (hasIds ${hasIds})`);
         }
         total += batch.rows;
+        const v = batch.vectors;
+        streamed.push(new Uint8Array(v.buffer, v.byteOffset, v.byteLength).slice());
+        if (batch.ids) {
+          streamedIds.push(new Uint8Array(batch.ids.buffer, batch.ids.byteOffset, batch.ids.byteLength).slice());
+        }
       }
       if (total !== rows) throw new Error(`streamed ${total} rows of ${rows}`);
-      result = { outcome: "ok" };
+      result = { outcome: "ok", digest: await sha256([...streamed, ...streamedIds]), describedBy: source.describedBy };
     } finally {
       source.close();
     }
@@ -346,6 +374,101 @@ function makeCases(fixtures: Fixture[], total: number): Case[] {
   return cases;
 }
 
+/**
+ * h5py's reading of cases, one JSON line each: the digest milvusdm's stream of the mutated file must have (the
+ * vectors as float32, or uint8 bytes, then the ids as int64), or h5py's error. "ready" first.
+ */
+const READ_WITH_H5PY = String.raw`
+import hashlib, json, struct, sys
+import h5py
+import numpy as np
+manifest = json.load(open(sys.argv[1]))
+scratch = manifest["scratch"]
+fixtures = {name: open(path, "rb").read() for name, path in manifest["fixtures"].items()}
+
+def apply(data, m):
+    if m["kind"] == "truncate":
+        return data[:m["at"]]
+    out = bytearray(data)
+    if m["kind"] == "bytes":
+        for p, v in zip(m["at"], m["values"]):
+            out[p] = v
+    elif m["width"] == 8:
+        struct.pack_into("<Q", out, m["at"], int(m["value"]))
+    else:
+        struct.pack_into("<I", out, m["at"], int(m["value"]) & 0xffffffff)
+    return bytes(out)
+
+def digest(data):
+    with open(scratch, "wb") as f:
+        f.write(data)
+    with h5py.File(scratch, "r") as f:
+        ann = "embeddings" not in f and "train" in f
+        vectors = f["train" if ann else "embeddings"][()]
+        if vectors.dtype.kind == "f":
+            vectors = vectors.astype("<f4")
+        h = hashlib.sha256(np.ascontiguousarray(vectors).tobytes())
+        if ann:
+            h.update(np.arange(len(vectors), dtype="<i8").tobytes())
+        elif "ids" in f:
+            h.update(np.ascontiguousarray(f["ids"][()].reshape(-1).astype("<i8")).tobytes())
+        return h.hexdigest()
+
+print("ready", flush=True)
+for case in manifest["cases"]:
+    result = {"id": case["id"]}
+    try:
+        result["digest"] = digest(apply(fixtures[case["fixture"]], case["mutation"]))
+    except Exception as e:
+        result["error"] = "%s: %s" % (type(e).__name__, e)
+    print(json.dumps(result), flush=True)
+`;
+
+/** What h5py reads from a case (see {@linkcode READ_WITH_H5PY}). */
+interface H5pyReading {
+  id: number;
+  digest?: string;
+  error?: string;
+}
+
+/** h5py may take this long for all the cases that streamed. */
+const H5PY_TIME_LIMIT_MS = 120_000;
+
+/** h5py's reading of `cases`, in one Python process, started again past a case that crashes it. */
+async function readWithH5py(dir: string, fixtures: Fixture[], cases: Case[]): Promise<Map<number, H5pyReading>> {
+  const readings = new Map<number, H5pyReading>();
+  let remaining = cases;
+  while (remaining.length) {
+    const manifest = {
+      scratch: `${dir}/h5py_case.h5`,
+      fixtures: Object.fromEntries(fixtures.map((f) => [f.name, `${dir}/${f.name}`])),
+      cases: remaining.map((c) => ({ id: c.id, fixture: fixtures[c.fixture].name, mutation: c.mutation })),
+    };
+    await Deno.writeTextFile(`${dir}/h5py_cases.json`, JSON.stringify(manifest));
+    const out = await new Deno.Command(PYTHON, {
+      args: ["-c", READ_WITH_H5PY, `${dir}/h5py_cases.json`],
+      stdout: "piped",
+      stderr: "piped",
+      signal: AbortSignal.timeout(H5PY_TIME_LIMIT_MS),
+    }).output();
+    const lines = new TextDecoder().decode(out.stdout).split("\n").filter((line) => line);
+    if (lines[0] !== "ready") {
+      throw new Error(`h5py could not read the cases (${PYTHON}): ${new TextDecoder().decode(out.stderr)}`);
+    }
+    for (const line of lines.slice(1)) {
+      const reading: H5pyReading = JSON.parse(line);
+      readings.set(reading.id, reading);
+    }
+    const rest = remaining.filter((c) => !readings.has(c.id));
+    if (out.success && rest.length) throw new Error(`h5py ended without reading ${rest.length} cases`);
+    if (!rest.length) break;
+    // the first case without an answer ended h5py: the HDF5 library crashed on it
+    readings.set(rest[0].id, { id: rest[0].id, error: `h5py ended (status ${out.code}, signal ${out.signal})` });
+    remaining = rest.slice(1);
+  }
+  return readings;
+}
+
 interface Runner {
   worker: Worker;
   busy: Case | null;
@@ -448,6 +571,7 @@ if (!inWorker) {
       const counts = { truncate: 0, field: 0, bytes: 0 };
       const codes = new Map<string, number>();
       const failures: string[] = [];
+      const streamed: { c: Case; r: Result }[] = [];
       let ok = 0, crashes = 0, slowest = 0, slowestWhat = "";
       const started = performance.now();
       const { restarts } = await runAll(fixtures, cases, dir, (c, r) => {
@@ -455,19 +579,36 @@ if (!inWorker) {
         counts[c.mutation.kind]++;
         if (r.ms > slowest) [slowest, slowestWhat] = [r.ms, what];
         if (r.crashed) crashes++;
-        if (r.outcome === "ok") ok++;
-        else if (r.outcome === "error") codes.set(r.code!, (codes.get(r.code!) ?? 0) + 1);
+        if (r.outcome === "ok") {
+          ok++;
+          streamed.push({ c, r });
+        } else if (r.outcome === "error") codes.set(r.code!, (codes.get(r.code!) ?? 0) + 1);
         else failures.push(`${what}: ${r.message}`);
         if (r.outcome !== "failure" && r.ms > CASE_TIME_LIMIT_MS) failures.push(`${what}: took ${r.ms.toFixed(0)} ms`);
       });
       const seconds = (performance.now() - started) / 1000;
       const fdsAfter = openFds(dir);
+      // every stream against h5py's reading of the same file
+      const readings = await readWithH5py(dir, fixtures, streamed.map(({ c }) => c));
+      const compared = { headers: 0, h5wasm: 0 };
+      for (const { c, r } of streamed) {
+        const what = describe(fixtures[c.fixture], c.mutation);
+        const h5py = readings.get(c.id)!;
+        const by = r.describedBy as "headers" | "h5wasm";
+        compared[by]++;
+        if (h5py.digest === undefined) {
+          failures.push(`${what}: streamed (described by ${by}) a file h5py refuses: ${h5py.error}`);
+        } else if (h5py.digest !== r.digest) {
+          failures.push(`${what}: streamed other data than h5py reads (described by ${by})`);
+        }
+      }
       console.log(
         `hdf5 fuzz: ${cases.length} cases on ${fixtures.length} files (${counts.truncate} truncations, ${counts.field} ` +
           `huge fields, ${counts.bytes} byte mutations) in ${seconds.toFixed(1)} s with ${WORKERS} workers; ` +
-          `${ok} streamed fine; errors ${JSON.stringify(Object.fromEntries(codes))}; ${crashes} library crashes, ` +
-          `${restarts} worker restarts; slowest ${slowest.toFixed(0)} ms (${slowestWhat}); files left open: ` +
-          `${fdsAfter - fdsBefore}`,
+          `${ok} streamed fine (${compared.headers} described from the headers, ${compared.h5wasm} by h5wasm), ` +
+          `each compared with h5py's reading; errors ${JSON.stringify(Object.fromEntries(codes))}; ${crashes} ` +
+          `library crashes, ${restarts} worker restarts; slowest ${slowest.toFixed(0)} ms (${slowestWhat}); files ` +
+          `left open: ${fdsAfter - fdsBefore}`,
       );
       nodeAssert.ok(cases.length >= Math.min(CASES, 10_000), `only ${cases.length} cases`);
       nodeAssert.deepEqual(failures.slice(0, 20), [], `${failures.length} failures`);

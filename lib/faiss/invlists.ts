@@ -246,11 +246,14 @@ async function resolveDataFile(stored: string, ctx: ParseContext): Promise<strin
 }
 
 /**
- * Codes of at least this many bytes per list are read directly into the batch (and the list's ids with a second
- * read); smaller ones go through the read-ahead window. Reading an 8 KB id block through the window would load
- * the window's whole length, mostly the next list's codes, which are then read again directly.
+ * Lists whose codes take at least this many bytes are read directly into the batch (codes, then ids: two reads);
+ * smaller ones go through a read-ahead window, which covers a run of consecutive small lists (their codes and ids)
+ * with one read. The window never reaches into a large list, which is read directly (reading it through the window
+ * too would read its bytes twice).
  */
 const DIRECT_READ_BYTES = 64 << 10;
+/** The read-ahead window for small lists. */
+const WINDOW_BYTES = 1 << 20;
 
 /** Decodes `rows` codes of list `listNo` into float vectors from row `outRow`. */
 export type ListDecoder = (
@@ -265,8 +268,8 @@ export type ListDecoder = (
  * Streams the entries of all lists in list order, filling batches of `maxRows` across lists and splitting big
  * lists, into memory from `allocate` when given. Without a decoder the codes are the vectors (IVFFlat, binary IVF)
  * and are read straight into the batch. A list whose codes take at least {@linkcode DIRECT_READ_BYTES} is read
- * with two direct reads (codes, then ids) into the batch; smaller lists are served from a read-ahead window, which
- * covers runs of consecutive small lists with one read.
+ * with two direct reads (codes, then ids) into the batch; runs of consecutive smaller lists stored one after the
+ * other (codes then ids, as `ilar` stores them) are served from a read-ahead window that stops at the run's end.
  */
 export async function* streamLists(
   t: ListTable,
@@ -275,7 +278,7 @@ export async function* streamLists(
   maxRows: number,
   allocate?: BatchAllocator,
 ): AsyncGenerator<Batch> {
-  const reader = windowReader(t.source);
+  const reader = windowReader(t.source, WINDOW_BYTES);
   const cs = t.codeSize;
   const rowSize = rowBytes(out);
   if (!decode && rowSize !== cs) throw corrupt(t.source.name, `list codes are ${cs} bytes, expected ${rowSize}`);
@@ -287,16 +290,36 @@ export async function* streamLists(
     const memory = allocate?.(rows);
     return memory ?? { ids: new BigInt64Array(rows), vectors: allocVectors(out, rows) };
   };
-  const direct = (offset: number, target: Uint8Array) => t.source.readInto(offset, target);
-  const windowed = (offset: number, target: Uint8Array) => reader.read(offset, target);
+  // A small list is windowed when its ids follow its codes; the window stops at the end of the run of such lists
+  // that follow one another in the file (and fit in the window).
+  const windowed = (l: number) =>
+    t.size[l] * cs < DIRECT_READ_BYTES && t.idOffset[l] >= t.codeOffset[l] + t.size[l] * cs;
+  const idEnd = (l: number) => t.idOffset[l] + t.size[l] * 8;
+  let runLast = -1;
+  let runEnd = 0;
   let { ids, vectors } = memoryFor(batchRows);
   let filled = 0;
   for (let l = 0; l < t.count; l++) {
     const size = t.size[l];
+    const small = windowed(l);
+    if (small && l > runLast) {
+      runLast = l;
+      runEnd = idEnd(l);
+      const limit = t.codeOffset[l] + WINDOW_BYTES;
+      while (
+        runLast + 1 < t.count && windowed(runLast + 1) && t.codeOffset[runLast + 1] >= runEnd &&
+        idEnd(runLast + 1) <= limit
+      ) {
+        runLast++;
+        runEnd = idEnd(runLast);
+      }
+    }
+    const read = small
+      ? (offset: number, target: Uint8Array) => reader.read(offset, target, runEnd)
+      : (offset: number, target: Uint8Array) => t.source.readInto(offset, target);
     let done = 0;
     while (done < size) {
       const take = Math.min(size - done, batchRows - filled);
-      const read = take * cs >= DIRECT_READ_BYTES ? direct : windowed;
       if (decode) {
         const codes = scratch!.subarray(0, take * cs);
         await read(t.codeOffset[l] + done * cs, codes);

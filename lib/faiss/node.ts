@@ -110,32 +110,33 @@ export async function* streamRows(
 
 /** Reads bytes by position, serving small reads from a read-ahead window and large ones directly. */
 export interface WindowReader {
-  /** Fills `target` with the bytes at `offset`. */
-  read(offset: number, target: Uint8Array): Promise<void>;
+  /**
+   * Fills `target` with the bytes at `offset`. A window loaded for it stops at `end` when given (the bytes after
+   * `end` are not wanted through the window: they are read directly, or not at all).
+   */
+  read(offset: number, target: Uint8Array, end?: number): Promise<void>;
 }
 
-/** A {@linkcode WindowReader} over a source, with a window of `windowSize` bytes. */
+/** A {@linkcode WindowReader} over a source, with a window of at most `windowSize` bytes. */
 export function windowReader(source: ByteSource, windowSize = 1 << 20): WindowReader {
-  let win = new Uint8Array(0);
+  let buffer: Uint8Array | null = null;
+  let win: Uint8Array = new Uint8Array(0);
   let winStart = 0;
   return {
-    async read(offset: number, target: Uint8Array): Promise<void> {
+    async read(offset: number, target: Uint8Array, end = source.size): Promise<void> {
       const n = target.length;
       if (n === 0) return;
       if (offset >= winStart && offset + n <= winStart + win.length) {
         target.set(win.subarray(offset - winStart, offset - winStart + n));
         return;
       }
-      if (n * 2 >= windowSize) {
-        await source.readInto(offset, target);
+      const len = Math.min(windowSize, end - offset, source.size - offset);
+      if (n * 2 >= windowSize || len < n) {
+        await source.readInto(offset, target); // large, or past the window's end (a truncation raises its error)
         return;
       }
-      const len = Math.min(windowSize, source.size - offset);
-      if (len < n) {
-        await source.readInto(offset, target); // raises the typed truncation error
-        return;
-      }
-      if (win.length !== len) win = new Uint8Array(len);
+      buffer ??= new Uint8Array(Math.min(windowSize, source.size));
+      win = buffer.subarray(0, len);
       await source.readInto(offset, win);
       winStart = offset;
       target.set(win.subarray(0, n));

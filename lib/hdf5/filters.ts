@@ -19,9 +19,17 @@ const SHUFFLE = 2;
 /** The most a deflate stream can expand (1032:1), with room for a tiny stream's header. */
 export const MAX_DEFLATE_RATIO = 1032;
 
-/** Whether the fast path can undo every filter of `filters`. */
+/**
+ * Whether the fast path can undo every filter of `filters`, with the parameters the HDF5 library accepts: one
+ * deflate level of 0 to 9, one shuffle element size above 0 (the library refuses anything else on reading; the
+ * HDF5 path then reports it).
+ */
 export function filtersSupported(filters: readonly Hdf5Filter[]): boolean {
-  return filters.every((f) => f.id === DEFLATE || f.id === SHUFFLE);
+  return filters.every((f) => {
+    const values = f.cd_values ?? [];
+    if (f.id === DEFLATE) return values.length === 1 && values[0] <= 9;
+    return f.id === SHUFFLE && values.length === 1 && values[0] > 0;
+  });
 }
 
 /** Whether a chunk of `chunkBytes` bytes stored in `storedBytes` bytes is possible with `filters` (and `mask`). */
@@ -68,6 +76,7 @@ export function unfilter(
         });
       }
     } else if (filter.id === SHUFFLE) {
+      // the element size the shuffle was applied with, as the HDF5 library takes it
       const size = filter.cd_values?.[0] ?? elementSize;
       data = unshuffle(data, size > 0 ? size : elementSize);
     } else {

@@ -14,7 +14,7 @@
  */
 import type H5wasmDefault from "h5wasm/node";
 import { MilvusdmError } from "../errors.ts";
-import { fileOpenError } from "../bytes.ts";
+import { type ByteSource, fileOpenError } from "../bytes.ts";
 
 type H5wasm = typeof H5wasmDefault;
 
@@ -240,6 +240,17 @@ export async function findHdf5Signature(path: string): Promise<number | null> {
   } finally {
     file.close();
   }
+}
+
+/** {@linkcode findHdf5Signature} in an open byte source. */
+export async function findHdf5SignatureIn(source: ByteSource): Promise<number | null> {
+  const buf = new Uint8Array(8);
+  for (let offset = 0; offset + 8 <= source.size; offset = offset === 0 ? 512 : offset * 2) {
+    await source.readInto(offset, buf);
+    if (SIGNATURE.every((b, i) => buf[i] === b)) return offset;
+    if (offset >= 1 << 20) break;
+  }
+  return null;
 }
 
 /** Whether the file at `path` starts with an HDF5 superblock signature (at 0 or a power-of-two user block). */

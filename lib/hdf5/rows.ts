@@ -16,6 +16,7 @@ import { MilvusdmError } from "../errors.ts";
 import {
   type ChunkEntry,
   type DataLayout,
+  type DatasetHeader,
   readChunkBTree,
   readDatasetHeader,
   readSuperblock,
@@ -46,6 +47,10 @@ export interface DatasetGeometry {
   name: string;
   /** Path in the file, for h5wasm (e.g. `/embeddings`). */
   path: string;
+  /** The address of the dataset's object header, when known (else h5wasm is asked for it). */
+  address?: number;
+  /** The dataset's layout, when already read from its object header (else it is read here). */
+  header?: DatasetHeader;
   /** Rows: the first dimension. */
   rows: number;
   /** Elements per row: the second dimension, or 1 for a 1-D dataset. */
@@ -74,9 +79,9 @@ export interface Hdf5FileContext {
   superblock?: Superblock | null;
   /** Worker threads decoding gzip chunks (default: the cores, up to 4, when there are 16 MiB or more). */
   decodeThreads?: number;
-  /** The h5wasm file id and module, for the fallback path. */
-  fileId: bigint;
-  module: H5Module;
+  /** The h5wasm file id and module, for the fallback path; null when the file was opened without h5wasm. */
+  fileId: bigint | null;
+  module: H5Module | null;
 }
 
 /** Bytes one h5wasm read aims at: large enough to amortise its per-call cost. */
@@ -92,7 +97,8 @@ function describe(ctx: Hdf5FileContext, g: DatasetGeometry): string {
 
 /**
  * Chooses and opens the reader for a dataset. Throws a typed error when the dataset cannot be read correctly
- * (data beyond the end of the file, chunks never written, a shape the file cannot hold).
+ * (data beyond the end of the file, chunks never written, a shape the file cannot hold). Returns null when only
+ * h5wasm could read the dataset and the file was opened without it (`ctx.module` null).
  *
  * @example
  * ```ts
@@ -100,7 +106,7 @@ function describe(ctx: Hdf5FileContext, g: DatasetGeometry): string {
  * await reader.read(0, 100, new Uint8Array(100 * geometry.cols * geometry.elementSize));
  * ```
  */
-export async function openRowReader(ctx: Hdf5FileContext, g: DatasetGeometry): Promise<RowReader> {
+export async function openRowReader(ctx: Hdf5FileContext, g: DatasetGeometry): Promise<RowReader | null> {
   const rowBytes = g.cols * g.elementSize;
   const total = g.rows * rowBytes;
   if (!Number.isSafeInteger(total) || g.rows < 0 || g.cols < 0) {
@@ -108,6 +114,7 @@ export async function openRowReader(ctx: Hdf5FileContext, g: DatasetGeometry): P
   }
   let layout: DataLayout | null = null;
   let superblock: Superblock | null = null;
+  let standardType: boolean | null = null;
   let reason: string;
   if (!g.littleEndian && g.elementSize > 1) {
     reason = "big-endian data";
@@ -121,15 +128,29 @@ export async function openRowReader(ctx: Hdf5FileContext, g: DatasetGeometry): P
       }
       superblock = ctx.superblock;
       if (!superblock) throw new MilvusdmError("HDF5_INVALID", "the superblock cannot be read");
-      const address = hdf5ObjectAddress(ctx.module, ctx.fileId, g.path, describe(ctx, g));
-      const header = await readDatasetHeader(ctx.source, superblock, address);
+      const address = g.address ??
+        (ctx.module && ctx.fileId !== null
+          ? hdf5ObjectAddress(ctx.module, ctx.fileId, g.path, describe(ctx, g))
+          : null);
+      if (address === null) throw new MilvusdmError("HDF5_INVALID", "the object header address is not known");
+      const header = g.header ?? await readDatasetHeader(ctx.source, superblock, address);
       layout = header.layout;
       reason = header.external ? "data in external files" : "";
+      standardType = header.standardType;
     } catch (error) {
       if (!(error instanceof MilvusdmError)) throw error;
       reason = `layout not readable (${error.message})`;
       layout = null;
     }
+  }
+  // Every path reads the stored bytes as they are: a type with other bit fields (a precision or offset short of its
+  // size, a float of another layout) would be read as something it is not.
+  if (standardType === false) {
+    throw new MilvusdmError(
+      "HDF5_INVALID",
+      `${describe(ctx, g)} has a datatype with a precision, offset or float layout numpy does not write; ` +
+        `only plain integers and IEEE 754 floats are read`,
+    );
   }
   if (layout && superblock && !reason) {
     if (layout.kind === "contiguous") {
@@ -147,7 +168,8 @@ export async function openRowReader(ctx: Hdf5FileContext, g: DatasetGeometry): P
   }
   // Data in other files (external storage, a virtual dataset) is not bounded by this file's size.
   const elsewhere = layout?.kind === "virtual" || reason === "data in external files";
-  return h5wasmReader(ctx, g, reason, !elsewhere);
+  if (!ctx.module || ctx.fileId === null) return null;
+  return h5wasmReader(ctx, ctx.module, ctx.fileId, g, reason, !elsewhere);
 }
 
 function contiguousReader(
@@ -287,7 +309,7 @@ async function chunkReader(
         filterMask: layout.singleFilterMask ?? 0,
       }];
     } else {
-      entries = await readChunkBTree(ctx.source, sb, layout.address, g.rank + 1, capacity);
+      entries = await readChunkBTree(ctx.source, sb, layout.address, layout.dims, capacity);
     }
   }
   const grid: (ChunkEntry | undefined)[] = new Array(expected);
@@ -357,7 +379,14 @@ async function chunkReader(
   });
 }
 
-function h5wasmReader(ctx: Hdf5FileContext, g: DatasetGeometry, reason: string, bounded: boolean): RowReader {
+function h5wasmReader(
+  ctx: Hdf5FileContext,
+  module: H5Module,
+  fileId: bigint,
+  g: DatasetGeometry,
+  reason: string,
+  bounded: boolean,
+): RowReader {
   const what = describe(ctx, g);
   const rowBytes = g.cols * g.elementSize;
   const total = g.rows * rowBytes;
@@ -377,7 +406,6 @@ function h5wasmReader(ctx: Hdf5FileContext, g: DatasetGeometry, reason: string, 
   } else {
     bandRows = Math.max(1, Math.floor(H5WASM_BAND_BYTES / Math.max(1, rowBytes)));
   }
-  const module = ctx.module;
   let pointer = 0;
   let capacity = 0;
   const release = () => {
@@ -404,7 +432,7 @@ function h5wasmReader(ctx: Hdf5FileContext, g: DatasetGeometry, reason: string, 
     const strides = g.rank === 2 ? [1n, 1n] : [1n];
     const status = hdf5Call(
       failure,
-      () => module.get_dataset_data(ctx.fileId, g.path, count, offset, strides, BigInt(pointer)),
+      () => module.get_dataset_data(fileId, g.path, count, offset, strides, BigInt(pointer)),
       { memory: g.chunks ? g.chunks.reduce((a, b) => a * b, g.elementSize) * 2 : 0 },
     );
     if (typeof status === "number" && status < 0) {

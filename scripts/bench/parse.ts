@@ -4,12 +4,13 @@
  * ({@linkcode Measurement}). Only the streaming is timed: the runtime, the modules and (for HDF5) the compiled
  * WebAssembly are ready before the clock starts, as `import h5py` is for h5py. The caller warms the page cache.
  *
- *   deno run -A scripts/bench/parse.ts --kind faiss|hdf5|milvus1|read --path P [--batch-bytes 4194304]
+ *   deno run -A scripts/bench/parse.ts --kind faiss|hdf5|milvus1|read --path P [--batch-bytes 4194304] [--buffers 3]
  *
  * `--path` is the file (Faiss, HDF5, or any file for `read`) or, for `milvus1`, the storage root holding `db/`
  * (its first collection's default partition is streamed). Batches are sized as the migrations size them:
  * `--batch-bytes` of vectors (default 4 MiB, milvusdm's default), read into a few reused buffers as the migrations
- * hand them out (the requests in flight + 1).
+ * hand them out (the requests in flight + 1). The read loop reads `--batch-bytes` at a time into as many buffers
+ * (`--buffers`, default the same number), so that both write the same memory.
  *
  * @module
  */
@@ -27,15 +28,22 @@ import {
 } from "../../lib/types.ts";
 import { cpuSeconds, flag, type Measurement, peakRssMb } from "./measure.ts";
 
-/** A plain loop of 4 MB `readSync` calls into one buffer: the floor any reader of the file is compared with. */
+/**
+ * A plain loop of `readSync` calls of `--batch-bytes` (default 4 MiB) over the file: the floor any reader of the file
+ * is compared with. The reads go into `--buffers` buffers used in turn (default the requests in flight + 1, as many
+ * as the readers are given by {@linkcode reusedBuffers}), allocated the same way, so that the loop and the readers
+ * write into the same amount of memory placed alike; `--buffers 1` is a loop that rereads into one cache-warm buffer.
+ */
 function readLoop(path: string): Measurement {
+  const batchBytes = Number(flag("batch-bytes", String(DEFAULT_BATCH_BYTES)));
+  const count = Number(flag("buffers", String(DEFAULT_IN_FLIGHT + 1)));
   const cpu0 = cpuSeconds();
   const t0 = performance.now();
+  const buffers = Array.from({ length: count }, () => new Uint8Array(batchBytes));
   const file = Deno.openSync(path, { read: true });
-  const buffer = new Uint8Array(4 << 20);
   let bytes = 0;
-  for (;;) {
-    const n = file.readSync(buffer);
+  for (let i = 0;; i = (i + 1) % count) {
+    const n = file.readSync(buffers[i]);
     if (n === null || n === 0) break;
     bytes += n;
   }
@@ -47,6 +55,7 @@ function readLoop(path: string): Measurement {
 /**
  * Memory the batches are read into, as the migrations hand it out: a few buffers (requests in flight + 1, the
  * default 2 + 1) reused in turn, so that the reader, not the allocator and the garbage collector, is measured.
+ * Allocated once the clock runs (their pages are first touched by the first reads), like the read loop's buffers.
  */
 function reusedBuffers(vectorType: VectorType, dim: number, maxRows: number): BatchAllocator {
   const count = DEFAULT_IN_FLIGHT + 1;
