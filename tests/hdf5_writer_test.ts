@@ -9,32 +9,7 @@ import { createContiguousHdf5Writer } from "../lib/hdf5/contiguous_writer.ts";
 import { h5 } from "../lib/hdf5/h5.ts";
 import { openHdf5Source } from "../lib/hdf5/reader.ts";
 import type { Batch } from "../lib/types.ts";
-import { H5PY_PYTHON, PROJECT_ROOT, randomFloats, tempDir, VENV_PYTHON } from "./helpers.ts";
-
-const READ_BACK = String.raw`
-import h5py, hashlib, json, sys
-with h5py.File(sys.argv[1], "r") as f:
-    out = {"datasets": sorted(f.keys()), "attrs": {}}
-    for k, v in f.attrs.items():
-        out["attrs"][k] = [type(v).__name__, v if isinstance(v, str) else v.item()]
-    for name in f.keys():
-        d = f[name]
-        out[name] = {"shape": list(d.shape), "dtype": d.dtype.str, "chunks": d.chunks,
-                     "sha256": hashlib.sha256(d[...].tobytes()).hexdigest()}
-print(json.dumps(out))
-`;
-
-async function h5pyRead(path: string, python = VENV_PYTHON): Promise<Record<string, unknown>> {
-  const out = await new Deno.Command(python, { args: ["-c", READ_BACK, path], stderr: "piped" }).output();
-  if (!out.success) throw new Error(`h5py cannot read ${path}: ${new TextDecoder().decode(out.stderr)}`);
-  return JSON.parse(new TextDecoder().decode(out.stdout));
-}
-
-async function sha256(bytes: ArrayBufferView): Promise<string> {
-  const view = new Uint8Array(bytes.buffer as ArrayBuffer, bytes.byteOffset, bytes.byteLength);
-  const digest = await crypto.subtle.digest("SHA-256", view.slice());
-  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
-}
+import { H5PY_PYTHON, h5pyRead, PROJECT_ROOT, randomFloats, sha256Hex, tempDir, VENV_PYTHON } from "./helpers.ts";
 
 const ATTRIBUTES = { dim: 24, metric: "IP", collection: "Sammlung ü ✓", scale: 0.25, index_file_size: 2 ** 40 };
 
@@ -55,8 +30,8 @@ Deno.test("float vectors and ids: h5py, h5wasm and milvusdm's reader read back e
 
   const got = await h5pyRead(path);
   assertEquals(got.datasets, ["embeddings", "ids"]);
-  assertEquals(got.embeddings, { shape: [rows, dim], dtype: "<f4", chunks: null, sha256: await sha256(vectors) });
-  assertEquals(got.ids, { shape: [rows], dtype: "<i8", chunks: null, sha256: await sha256(ids) });
+  assertEquals(got.embeddings, { shape: [rows, dim], dtype: "<f4", chunks: null, sha256: await sha256Hex(vectors) });
+  assertEquals(got.ids, { shape: [rows], dtype: "<i8", chunks: null, sha256: await sha256Hex(ids) });
   assertEquals(got.attrs, {
     dim: ["int64", 24],
     metric: ["str", "IP"],
@@ -89,10 +64,10 @@ Deno.test("float vectors and ids: h5py, h5wasm and milvusdm's reader read back e
       seenIds.set(b.ids!, at);
       at += b.rows;
     }
-    assertEquals([at, await sha256(seenVectors), await sha256(seenIds)], [
+    assertEquals([at, await sha256Hex(seenVectors), await sha256Hex(seenIds)], [
       rows,
-      await sha256(vectors),
-      await sha256(ids),
+      await sha256Hex(vectors),
+      await sha256Hex(ids),
     ]);
   } finally {
     await source.close();
@@ -114,8 +89,8 @@ Deno.test("binary vectors as uint8 rows; an export of no rows is a valid empty f
   w.append({ rows: 233, dim, vectors: bits.subarray(800), ids: ids.subarray(100) });
   await w.commit();
   const got = await h5pyRead(`${dir.path}/bin.h5`);
-  assertEquals(got.embeddings, { shape: [rows, 8], dtype: "|u1", chunks: null, sha256: await sha256(bits) });
-  assertEquals(got.ids, { shape: [rows], dtype: "<i8", chunks: null, sha256: await sha256(ids) });
+  assertEquals(got.embeddings, { shape: [rows, 8], dtype: "|u1", chunks: null, sha256: await sha256Hex(bits) });
+  assertEquals(got.ids, { shape: [rows], dtype: "<i8", chunks: null, sha256: await sha256Hex(ids) });
 
   const empty = await createContiguousHdf5Writer(`${dir.path}/empty.h5`, {
     dim: 8,
@@ -125,8 +100,8 @@ Deno.test("binary vectors as uint8 rows; an export of no rows is a valid empty f
   await empty.commit();
   const none = await h5pyRead(`${dir.path}/empty.h5`);
   assertEquals([none.embeddings, none.ids, none.attrs], [
-    { shape: [0, 8], dtype: "<f4", chunks: null, sha256: await sha256(new Uint8Array(0)) },
-    { shape: [0], dtype: "<i8", chunks: null, sha256: await sha256(new Uint8Array(0)) },
+    { shape: [0, 8], dtype: "<f4", chunks: null, sha256: await sha256Hex(new Uint8Array(0)) },
+    { shape: [0], dtype: "<i8", chunks: null, sha256: await sha256Hex(new Uint8Array(0)) },
     {},
   ]);
   const noIds = await createContiguousHdf5Writer(`${dir.path}/noids.h5`, {
@@ -201,13 +176,13 @@ Deno.test("the HDF5 library can extend an exported file without touching its row
   await w.commit();
   const before = await h5pyRead(path);
   assertEquals(before.attrs, { metric: ["str", "IP"], long: ["str", "x".repeat(5000)], n: ["int64", -3] });
-  assertEquals(before.ids, { shape: [rows], dtype: "<i8", chunks: null, sha256: await sha256(ids) });
+  assertEquals(before.ids, { shape: [rows], dtype: "<i8", chunks: null, sha256: await sha256Hex(ids) });
   for (const python of [VENV_PYTHON, H5PY_PYTHON]) {
     const copy = `${dir.path}/copy.h5`;
     await Deno.copyFile(path, copy);
     const out = await new Deno.Command(python, { args: ["-c", EXTEND, copy], stderr: "piped" }).output();
     assert(out.success, `${python} could not extend the file: ${new TextDecoder().decode(out.stderr)}`);
-    assertEquals(new TextDecoder().decode(out.stdout).trim(), await sha256(vectors), `embeddings after ${python}`);
+    assertEquals(new TextDecoder().decode(out.stdout).trim(), await sha256Hex(vectors), `embeddings after ${python}`);
   }
 });
 
@@ -257,7 +232,7 @@ Deno.test("a write that fails (file too large) is an OUTPUT_ERROR, in append or 
         shape: [rows],
         dtype: "<i8",
         chunks: null,
-        sha256: await sha256(new BigInt64Array(rows)),
+        sha256: await sha256Hex(new BigInt64Array(rows)),
       });
       await Deno.remove(`${dir.path}/x.h5`);
     } else {

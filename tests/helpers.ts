@@ -354,3 +354,32 @@ export async function assertStoredExactly(
   const problems = diffRows(new Map(stored.map((r) => [r.id, r.vector])), ids, vectors, per);
   if (problems.length > 0) throw new Error(`stored vectors differ: ${problems.join("; ")}`);
 }
+
+/** h5py's view of an HDF5 file: dataset names, root attributes ([type, value]), and per dataset its shape, dtype,
+ * chunk shape (null when contiguous) and the SHA-256 of its bytes. */
+const H5PY_READ_BACK = String.raw`
+import h5py, hashlib, json, sys
+with h5py.File(sys.argv[1], "r") as f:
+    out = {"datasets": sorted(f.keys()), "attrs": {}}
+    for k, v in f.attrs.items():
+        out["attrs"][k] = [type(v).__name__, v if isinstance(v, str) else v.item()]
+    for name in f.keys():
+        d = f[name]
+        out[name] = {"shape": list(d.shape), "dtype": d.dtype.str, "chunks": d.chunks,
+                     "sha256": hashlib.sha256(d[...].tobytes()).hexdigest()}
+print(json.dumps(out))
+`;
+
+/** Reads an HDF5 file back with h5py (the venv's, or `python`'s): see {@linkcode H5PY_READ_BACK}. */
+export async function h5pyRead(path: string, python = VENV_PYTHON): Promise<Record<string, unknown>> {
+  const out = await new Deno.Command(python, { args: ["-c", H5PY_READ_BACK, path], stderr: "piped" }).output();
+  if (!out.success) throw new Error(`${python} (h5py) cannot read ${path}: ${new TextDecoder().decode(out.stderr)}`);
+  return JSON.parse(new TextDecoder().decode(out.stdout));
+}
+
+/** SHA-256 of a typed array's bytes, as hex. */
+export async function sha256Hex(bytes: ArrayBufferView): Promise<string> {
+  const view = new Uint8Array(bytes.buffer as ArrayBuffer, bytes.byteOffset, bytes.byteLength);
+  const digest = await crypto.subtle.digest("SHA-256", view.slice());
+  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
+}

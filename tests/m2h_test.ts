@@ -10,41 +10,15 @@
 import { assert, assertEquals } from "./assert.ts";
 import { milvusToHdf5, parseTaskYaml } from "../mod.ts";
 import { openHdf5Source, readHdf5Attributes } from "../lib/hdf5/reader.ts";
-import mysql from "mysql2/promise";
 import {
   buildMilvus1Dir,
   type BuiltFixture,
   type ExpectedPartition,
-  loadMetaIntoMysql,
+  loadMetaIntoTestMysql,
   standardSpec,
 } from "./milvus1_fixture.ts";
-import { H5PY_PYTHON, runCli, tempDir, VENV_PYTHON, writeYaml } from "./helpers.ts";
+import { H5PY_PYTHON, h5pyRead, runCli, sha256Hex, tempDir, VENV_PYTHON, writeYaml } from "./helpers.ts";
 import denoJson from "../deno.json" with { type: "json" };
-
-const READ_BACK = String.raw`
-import h5py, hashlib, json, sys
-with h5py.File(sys.argv[1], "r") as f:
-    out = {"datasets": sorted(f.keys()), "attrs": {}}
-    for k, v in f.attrs.items():
-        out["attrs"][k] = [type(v).__name__, v if isinstance(v, str) else v.item()]
-    for name in f.keys():
-        d = f[name]
-        out[name] = {"shape": list(d.shape), "dtype": d.dtype.str,
-                     "sha256": hashlib.sha256(d[...].tobytes()).hexdigest()}
-print(json.dumps(out))
-`;
-
-async function h5pyRead(python: string, path: string): Promise<Record<string, unknown>> {
-  const out = await new Deno.Command(python, { args: ["-c", READ_BACK, path], stderr: "piped" }).output();
-  if (!out.success) throw new Error(`${python} (h5py) cannot read ${path}: ${new TextDecoder().decode(out.stderr)}`);
-  return JSON.parse(new TextDecoder().decode(out.stdout));
-}
-
-async function sha256(bytes: ArrayBufferView): Promise<string> {
-  const view = new Uint8Array(bytes.buffer as ArrayBuffer, bytes.byteOffset, bytes.byteLength);
-  const digest = await crypto.subtle.digest("SHA-256", view.slice());
-  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
-}
 
 function filesUnder(dir: string): string[] {
   const found: string[] = [];
@@ -104,8 +78,13 @@ async function checkFile(path: string, yamlPath: string, expected: ExpectedParti
   const cols = binary ? dim / 8 : dim;
   const want = {
     datasets: ["embeddings", "ids"],
-    embeddings: { shape: [expected.rows, cols], dtype: binary ? "|u1" : "<f4", sha256: await sha256(expected.vectors) },
-    ids: { shape: [expected.rows], dtype: "<i8", sha256: await sha256(expected.ids) },
+    embeddings: {
+      shape: [expected.rows, cols],
+      dtype: binary ? "|u1" : "<f4",
+      chunks: null,
+      sha256: await sha256Hex(expected.vectors),
+    },
+    ids: { shape: [expected.rows], dtype: "<i8", chunks: null, sha256: await sha256Hex(expected.ids) },
     attrs: {
       dim: ["int64", dim],
       metric: ["str", ["", "L2", "IP", "HAMMING", "JACCARD", "TANIMOTO"][table.metric_type]],
@@ -118,7 +97,7 @@ async function checkFile(path: string, yamlPath: string, expected: ExpectedParti
     },
   };
   for (const python of [VENV_PYTHON, H5PY_PYTHON]) {
-    assertEquals(await h5pyRead(python, path), want, `${path} read by ${python}`);
+    assertEquals(await h5pyRead(path, python), want, `${path} read by ${python}`);
   }
 
   // What H2M reads when the restore YAML runs: the YAML's file, with milvusdm's reader.
@@ -148,7 +127,7 @@ async function checkFile(path: string, yamlPath: string, expected: ExpectedParti
       at += b.rows;
     }
     assertEquals(at, expected.rows);
-    assertEquals(await sha256(vectors), want.embeddings.sha256, `vectors of ${path} through milvusdm's reader`);
+    assertEquals(await sha256Hex(vectors), want.embeddings.sha256, `vectors of ${path} through milvusdm's reader`);
     assertEquals(ids, expected.ids, `ids of ${path} through milvusdm's reader`);
   } finally {
     await source.close();
@@ -184,19 +163,7 @@ Deno.test("M2H from MySQL metadata (MariaDB), through the CLI with the original 
   await using dir = await tempDir();
   await using out = await tempDir();
   const built = buildMilvus1Dir(dir.path, standardSpec({ seed: 12, sqlite: false }));
-  const params = {
-    host: Deno.env.get("MILVUSDM_MYSQL_HOST") ?? "127.0.0.1",
-    port: Number(Deno.env.get("MILVUSDM_MYSQL_PORT") ?? "13306"),
-    user: Deno.env.get("MILVUSDM_MYSQL_USER") ?? "milvusdm",
-    password: Deno.env.get("MILVUSDM_MYSQL_PASSWORD") ?? "milvusdm-test-pw",
-    database: Deno.env.get("MILVUSDM_MYSQL_DATABASE") ?? "milvusdm_test",
-  };
-  const conn = await mysql.createConnection({ ...params, connectTimeout: 5000 });
-  try {
-    await loadMetaIntoMysql(conn, built);
-  } finally {
-    await conn.end();
-  }
+  const params = await loadMetaIntoTestMysql(built);
   const yaml = await writeYaml(
     `${dir.path}/M2H.yaml`,
     `M2H:

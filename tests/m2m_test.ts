@@ -2,10 +2,9 @@
  * Milvus 1.x data directory → Milvus 2.x (M2M) and → HDF5 (M2H), against the real server and, for MySQL
  * metadata, the real MariaDB started by scripts/mariadb. Rows are read back by id and compared byte for byte.
  */
-import mysql from "mysql2/promise";
 import { assert, assertEquals } from "./assert.ts";
 import { milvusToHdf5, milvusToMilvus, parseTaskYaml, runTask } from "../mod.ts";
-import { buildMilvus1Dir, type ExpectedPartition, loadMetaIntoMysql, standardSpec } from "./milvus1_fixture.ts";
+import { buildMilvus1Dir, type ExpectedPartition, loadMetaIntoTestMysql, standardSpec } from "./milvus1_fixture.ts";
 import {
   countRows,
   diffRows,
@@ -91,19 +90,7 @@ Deno.test("M2M from SQLite metadata: every live row once, deleted never, partiti
 Deno.test("M2M from MySQL metadata in MariaDB gives the same rows", opts, async () => {
   await using dir = await tempDir();
   const built = buildMilvus1Dir(dir.path, standardSpec({ sqlite: false, seed: 99, finite: true }));
-  const params = {
-    host: Deno.env.get("MILVUSDM_MYSQL_HOST") ?? "127.0.0.1",
-    port: Number(Deno.env.get("MILVUSDM_MYSQL_PORT") ?? "13306"),
-    user: Deno.env.get("MILVUSDM_MYSQL_USER") ?? "milvusdm",
-    password: Deno.env.get("MILVUSDM_MYSQL_PASSWORD") ?? "milvusdm-test-pw",
-    database: Deno.env.get("MILVUSDM_MYSQL_DATABASE") ?? "milvusdm_test",
-  };
-  const conn = await mysql.createConnection({ ...params, connectTimeout: 5000 });
-  try {
-    await loadMetaIntoMysql(conn, built);
-  } finally {
-    await conn.end();
-  }
+  const params = await loadMetaIntoTestMysql(built);
   const name = uniqueName("m2m_mysql");
   try {
     // Through the CLI with the original YAML keys and the password from the environment.

@@ -506,6 +506,30 @@ export function writeSqliteMeta(
 }
 
 /** Puts a built fixture's metadata into MySQL (dropping any previous Milvus tables in that database). */
+/** The test MariaDB's parameters (scripts/mariadb start; the MILVUSDM_MYSQL_* variables override them). */
+export function testMysqlParameters() {
+  return {
+    host: Deno.env.get("MILVUSDM_MYSQL_HOST") ?? "127.0.0.1",
+    port: Number(Deno.env.get("MILVUSDM_MYSQL_PORT") ?? "13306"),
+    user: Deno.env.get("MILVUSDM_MYSQL_USER") ?? "milvusdm",
+    password: Deno.env.get("MILVUSDM_MYSQL_PASSWORD") ?? "milvusdm-test-pw",
+    database: Deno.env.get("MILVUSDM_MYSQL_DATABASE") ?? "milvusdm_test",
+  };
+}
+
+/** Puts a built fixture's metadata into the test MariaDB; returns the parameters to read it with. */
+export async function loadMetaIntoTestMysql(built: Pick<BuiltFixture, "tables" | "files">) {
+  const params = testMysqlParameters();
+  const { default: mysql } = await import("mysql2/promise");
+  const conn = await mysql.createConnection({ ...params, connectTimeout: 5000 });
+  try {
+    await loadMetaIntoMysql(conn, built);
+  } finally {
+    await conn.end();
+  }
+  return params;
+}
+
 export async function loadMetaIntoMysql(connection: Connection, built: Pick<BuiltFixture, "tables" | "files">) {
   for (const table of ["Environment", "Tables", "TableFiles", "Fields"]) {
     await connection.query(`DROP TABLE IF EXISTS ${table}`);

@@ -8,15 +8,16 @@
 import assert from "node:assert/strict";
 import mysql from "mysql2/promise";
 import { type MysqlParameters, openMilvus1, partitionSource } from "../lib/milvus1/mod.ts";
-import { assertCode, buildMilvus1Dir, loadMetaIntoMysql, readAll, standardSpec } from "./milvus1_fixture.ts";
+import {
+  assertCode,
+  buildMilvus1Dir,
+  loadMetaIntoMysql,
+  readAll,
+  standardSpec,
+  testMysqlParameters,
+} from "./milvus1_fixture.ts";
 
-const params: MysqlParameters = {
-  host: Deno.env.get("MILVUSDM_MYSQL_HOST") ?? "127.0.0.1",
-  port: Number(Deno.env.get("MILVUSDM_MYSQL_PORT") ?? "13306"),
-  user: Deno.env.get("MILVUSDM_MYSQL_USER") ?? "milvusdm",
-  password: Deno.env.get("MILVUSDM_MYSQL_PASSWORD") ?? "milvusdm-test-pw",
-  database: Deno.env.get("MILVUSDM_MYSQL_DATABASE") ?? "milvusdm_test",
-};
+const params: MysqlParameters = testMysqlParameters();
 
 async function connect(): Promise<mysql.Connection> {
   try {

@@ -81,12 +81,25 @@ export interface ChunkEntry {
   filterMask: number;
 }
 
+/** Object header message types (HDF5 file format, section IV.A.2). */
+const MSG_DATASPACE = 0x0001;
+const MSG_LINK_INFO = 0x0002;
+const MSG_DATATYPE = 0x0003;
+const MSG_FILL_VALUE_OLD = 0x0004;
+const MSG_FILL_VALUE = 0x0005;
+const MSG_LINK = 0x0006;
 const MSG_EXTERNAL = 0x0007;
+const MSG_LAYOUT = 0x0008;
+const MSG_FILTERS = 0x000b;
+const MSG_ATTRIBUTE = 0x000c;
+const MSG_MODIFIED_OLD = 0x000e;
+const MSG_CONTINUATION = 0x0010;
+const MSG_SYMBOL_TABLE = 0x0011;
+const MSG_MODIFIED = 0x0012;
+const MSG_ATTRIBUTE_INFO = 0x0015;
 /** Message flags: constant, and shared (the body refers to a message stored elsewhere). */
 const MSG_CONSTANT = 0x01;
 const MSG_SHARED = 0x02;
-const MSG_LAYOUT = 0x0008;
-const MSG_CONTINUATION = 0x0010;
 const MAX_HEADER_BLOCKS = 256;
 /** Read-ahead of the cursors over the file's metadata: its structures are small and scattered. */
 const METADATA_WINDOW = 4096;
@@ -233,9 +246,6 @@ function flagsRefused(type: number, flags: number): boolean {
   return ((flags & 0x02) !== 0 && (flags & 0x04) !== 0) || ((flags & 0x20) !== 0 && (flags & 0x18) !== 0x10) ||
     ((flags & 0x40) !== 0 && type <= 0x18 && !shareable.includes(type));
 }
-
-const MSG_MODIFIED_OLD = 0x000e;
-const MSG_MODIFIED = 0x0012;
 
 /**
  * Checks what the HDF5 library decodes of an object header's messages when it opens the object (h5py asks for its
@@ -541,9 +551,6 @@ export async function readChunkBTree(
   return out;
 }
 
-const MSG_ATTRIBUTE = 0x000c;
-const MSG_ATTRIBUTE_INFO = 0x0015;
-
 /** The scalar attributes of an object, read from its header (not through the HDF5 library). */
 export interface ObjectAttributes {
   /** Scalar strings and numbers; other attributes are left out. */
@@ -775,12 +782,6 @@ async function globalHeapObject(
   return null;
 }
 
-const MSG_DATASPACE = 0x0001;
-const MSG_LINK_INFO = 0x0002;
-const MSG_DATATYPE = 0x0003;
-const MSG_LINK = 0x0006;
-const MSG_FILTERS = 0x000b;
-const MSG_SYMBOL_TABLE = 0x0011;
 /** Links of a group read here at most; a group holding more is left to the HDF5 library. */
 const MAX_GROUP_LINKS = 4096;
 /** A local heap (a group's names) larger than this is left to the HDF5 library. */
@@ -1199,9 +1200,6 @@ export async function readDatasetDescription(
     filters,
   };
 }
-
-const MSG_FILL_VALUE_OLD = 0x0004;
-const MSG_FILL_VALUE = 0x0005;
 
 /**
  * Checks the fill value messages as the HDF5 library decodes them when it opens a dataset, and as it writes them:
