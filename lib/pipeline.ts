@@ -167,6 +167,7 @@ export async function loadUnits(
           tracker?.sending(partStart, partStart + partRows);
           await writer.write(part, {
             upsert,
+            origin: { unit: unit.name, firstRow: partStart },
             onAcknowledged: () => {
               tracker?.acknowledged(partStart);
               emit(current, partRows);

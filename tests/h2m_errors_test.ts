@@ -243,3 +243,80 @@ Deno.test("H2M of a file written by milvusdm's own HDF5 writer (h5wasm)", opts, 
     await dropIfExists(client, name);
   }
 });
+
+Deno.test(
+  "H2M of a file with NaN and infinite floats: the row is named, the refused request stored nothing, and the " +
+    "error says how many rows are in the target",
+  opts,
+  async () => {
+    await using dir = await tempDir();
+    const name = uniqueName("h2m_nan");
+    const rows = 3000, dim = 8;
+    const vectors = randomFloats(rows, dim, 91);
+    const ids = BigInt64Array.from({ length: rows }, (_, i) => BigInt(i));
+    vectors[2000 * dim + 5] = NaN; // in the 16th request of 128 rows (rows 1920..2047)
+    vectors[2500 * dim + 1] = -Infinity;
+    await writeH5WithH5py(`${dir.path}/nan.h5`, {
+      datasets: {
+        embeddings: { data: vectors, shape: [rows, dim], dtype: "float32" },
+        ids: { data: ids, shape: [rows], dtype: "int64" },
+      },
+    });
+    const inf = randomFloats(10, dim, 92);
+    inf[3] = Infinity;
+    await writeH5WithH5py(`${dir.path}/inf.h5`, {
+      datasets: { embeddings: { data: inf, shape: [10, dim], dtype: "float32" } },
+    });
+    try {
+      const extra = "  batch_bytes: 4096\n  in_flight: 2\n  index_type: none\n";
+      const res = await runCli([
+        "--yaml",
+        await writeYaml(`${dir.path}/nan.yaml`, h2mYaml({ files: [`${dir.path}/nan.h5`], collection: name, extra })),
+      ]);
+      assertEquals(res.code, 3, res.stderr);
+      assert(
+        res.stderr.includes(
+          `error [SOURCE_INVALID]: Row 2000 of "${dir.path}/nan.h5" (id 2000) holds NaN in dimension 5, and Milvus ` +
+            `accepts only finite numbers`,
+        ),
+        res.stderr,
+      );
+      assert(res.stderr.includes("Fix or remove the rows with NaN or infinite values in the source"), res.stderr);
+      assert(!/^\s+at /m.test(res.stderr), res.stderr);
+      const stored = /At least (\d+) rows of this migration are in "([^"]+)" \(journal /.exec(res.stderr);
+      assert(stored, `the hint should say how many rows are in the target: ${res.stderr}`);
+      assertEquals(stored[2], `${name}/_default`);
+      assert(/once the source is fixed, run again with mode overwrite/.test(res.stderr), res.stderr);
+      const n = Number(stored[1]);
+      assert(n > 0 && n <= 1920 && n % 128 === 0, `rows stored: ${n}`);
+      // The rows said to be there are there, exactly; none of the refused request's rows are.
+      await client.createIndex({
+        collection_name: name,
+        field_name: "embedding",
+        index_type: "FLAT",
+        metric_type: "L2",
+      });
+      await client.loadCollectionSync({ collection_name: name });
+      assertEquals(diffRows(await readByIds(client, name, ids.subarray(0, n)), ids.subarray(0, n), vectors, dim), []);
+      assertEquals((await readByIds(client, name, ids.subarray(1920, 2048))).size, 0);
+
+      // An infinity in the first request: nothing of this run is stored, so the hint is only the fix.
+      const first = await runCli([
+        "--yaml",
+        await writeYaml(
+          `${dir.path}/inf.yaml`,
+          h2mYaml({ files: [`${dir.path}/inf.h5`], collection: `${name}_inf`, mode: "overwrite" }),
+        ),
+      ]);
+      assertEquals(first.code, 3, first.stderr);
+      assert(
+        first.stderr.includes(`Row 0 of "${dir.path}/inf.h5" holds Infinity in dimension 3`),
+        first.stderr,
+      );
+      assert(!first.stderr.includes("rows of this migration are in"), first.stderr);
+    } finally {
+      await dropIfExists(client, name);
+      await dropIfExists(client, `${name}_inf`);
+    }
+  },
+);

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { MilvusdmError } from "../errors.ts";
+import { EXIT_CODES, exitCodeFor, MilvusdmError } from "../errors.ts";
 import { connectMilvus, type MilvusConnection, type MilvusTarget } from "../milvus/connection.ts";
 import {
   finishTarget,
@@ -392,6 +392,44 @@ export function writeUnits(
   journal: Journal | undefined,
   runName: string,
 ): Promise<LoadResult> {
-  if (writePath.path === "insert") return loadUnits(conn, prepared, units, options, journal);
-  return importUnits(conn, prepared, units, { ...options, runName }, journal);
+  const storedBefore = storedRows(units, journal);
+  const load = writePath.path === "insert"
+    ? loadUnits(conn, prepared, units, options, journal)
+    : importUnits(conn, prepared, units, { ...options, runName }, journal);
+  return load.catch((error) => {
+    throw withTargetState(error, prepared, units, journal, storedBefore);
+  });
+}
+
+function storedRows(units: LoadUnit[], journal: Journal | undefined): number {
+  return units.reduce((n, u) => n + (journal?.data.units[u.name]?.durable ?? 0), 0);
+}
+
+/**
+ * A failure during the load, with what it left in the target: how many rows of this migration are there (as the
+ * journal knows them), and how to finish (`--resume`, which the journal makes exact) or start over. An
+ * interruption gets its hint from the CLI.
+ */
+function withTargetState(
+  error: unknown,
+  prepared: PreparedTarget,
+  units: LoadUnit[],
+  journal: Journal | undefined,
+  storedBefore: number,
+): unknown {
+  // Without a journal (a library caller's choice) what is stored is not known.
+  if (!(error instanceof MilvusdmError) || error.code === "ABORTED" || !journal) return error;
+  const stored = storedRows(units, journal);
+  // Nothing stored by this run (e.g. a refused resume): the error's own hint says what to do.
+  if (stored === storedBefore) return error;
+  const target = `"${prepared.schema.collection}/${prepared.schema.partition || "_default"}"`;
+  const stays = `At least ${stored} rows of this migration are in ${target} (journal ${journal.path})`;
+  const state = exitCodeFor(error) === EXIT_CODES.source
+    ? `${stays}: once the source is fixed, run again with mode overwrite (--resume refuses a changed source)`
+    : `${stays}: once the cause is fixed, --resume finishes the migration without doubling rows; mode overwrite ` +
+      `starts over`;
+  return new MilvusdmError(error.code, error.message, {
+    cause: error.cause ?? error,
+    hint: error.hint ? `${error.hint}. ${state}` : state,
+  });
 }

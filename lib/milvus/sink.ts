@@ -388,6 +388,46 @@ export interface WriterOptions {
   maxRows?: number;
 }
 
+/** Where a batch's rows come from: a unit of the migration (a file, a segment list) and its first row there. */
+export interface BatchOrigin {
+  unit: string;
+  firstRow: number;
+}
+
+/**
+ * A refused insert named by the rows it carried. Milvus 2.x refuses NaN and infinite floats (Milvus 1.x and Faiss
+ * store them): the first such value is found in the batch, so the message says which row to fix.
+ */
+export function describeRefusal(error: unknown, batch: Batch, vectorType: VectorType, origin: BatchOrigin): unknown {
+  if (!(error instanceof MilvusdmError) || error.code !== "MILVUS_ERROR") return error;
+  const rows = `rows ${origin.firstRow}..${origin.firstRow + batch.rows - 1} of "${origin.unit}"`;
+  const at = vectorType === "float" ? firstNonFinite(batch.vectors as Float32Array) : -1;
+  if (at < 0) {
+    return new MilvusdmError(error.code, `${error.message} (the request held ${rows})`, {
+      cause: error.cause ?? error,
+      hint: error.hint,
+    });
+  }
+  const row = Math.floor(at / batch.dim);
+  const id = batch.ids ? ` (id ${batch.ids[row]})` : "";
+  return new MilvusdmError(
+    "SOURCE_INVALID",
+    `Row ${origin.firstRow + row} of "${origin.unit}"${id} holds ${batch.vectors[at]} in dimension ${
+      at % batch.dim
+    }, and Milvus accepts only finite numbers: ${error.message}`,
+    { cause: error, hint: "Fix or remove the rows with NaN or infinite values in the source" },
+  );
+}
+
+function firstNonFinite(vectors: Float32Array): number {
+  for (let i = 0; i < vectors.length; i++) {
+    const v = vectors[i];
+    // v - v is NaN exactly for NaN and ±Infinity.
+    if (v - v !== 0) return i;
+  }
+  return -1;
+}
+
 /** A reusable request buffer. */
 interface RequestSlot {
   buffer: ArrayBuffer;
@@ -508,9 +548,12 @@ export class MilvusWriter {
   /**
    * Queues a batch; resolves when another may be queued. Throws the first failure of any earlier batch.
    * `upsert` sends it as an upsert (for rows that may already be in the target); `onAcknowledged` is called once
-   * the target has acknowledged it.
+   * the target has acknowledged it. `origin` (where the batch's rows come from) names the rows in a refusal.
    */
-  async write(batch: Batch, meta: { upsert?: boolean; onAcknowledged?: () => void } = {}): Promise<void> {
+  async write(
+    batch: Batch,
+    meta: { upsert?: boolean; onAcknowledged?: () => void; origin?: BatchOrigin } = {},
+  ): Promise<void> {
     this.#throwIfFailed();
     throwIfAborted(this.#options.signal);
     const { framed, slot } = this.#encode(batch);
@@ -528,9 +571,11 @@ export class MilvusWriter {
         meta.onAcknowledged?.();
       },
       (error) => {
+        // Described before the request buffer is released: the batch's rows are still in it.
+        const failure = meta.origin ? describeRefusal(error, batch, this.#schema.vectorType, meta.origin) : error;
         release();
         this.#pending.delete(p);
-        if (this.#failure === null) this.#failure = error;
+        if (this.#failure === null) this.#failure = failure;
       },
     );
     this.#pending.add(p);
