@@ -945,11 +945,12 @@ def main():
         f.write(report)
     # Raw figures beside a report written outside the repository; a report in the repository (committed) keeps
     # them under .work/bench/, which git ignores.
-    stem = os.path.splitext(os.path.basename(args.out))[0]
-    inside_repo = os.path.abspath(args.out).startswith(ROOT + os.sep) and \
-        not os.path.abspath(args.out).startswith(WORK + os.sep)
-    raw = os.path.join(WORK, f"{stem}-{started:%Y%m%d-%H%M}.json") if inside_repo else \
-        os.path.splitext(args.out)[0] + ".json"
+    out = os.path.abspath(args.out)
+    stem, _ = os.path.splitext(out)
+    if out.startswith(ROOT + os.sep) and not out.startswith(WORK + os.sep):
+        raw = os.path.join(WORK, f"{os.path.basename(stem)}-{started:%Y%m%d-%H%M}.json")
+    else:
+        raw = stem + ".json"
     with open(raw, "w") as f:
         json.dump({"info": info, "timings": timings,
                    "results": {f"{r}x{d}": v for (r, d), v in results.items()}}, f, indent=1)
